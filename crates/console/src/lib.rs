@@ -1,0 +1,1 @@
+//! hotline-console: the HTTP console and API. (being written)

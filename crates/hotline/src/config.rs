@@ -1,0 +1,1 @@
+//! Configuration file and overrides. (being written)

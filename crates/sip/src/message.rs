@@ -1,0 +1,1 @@
+//! Messages. (being written)

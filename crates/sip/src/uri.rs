@@ -1,0 +1,1 @@
+//! SIP, SIPS and tel URIs. (being written)
