@@ -15,5 +15,8 @@
 pub mod message;
 pub mod header;
 pub mod uri;
+pub mod response;
 pub mod sdp;
 pub mod transaction;
+pub mod dialog;
+pub mod endpoint;

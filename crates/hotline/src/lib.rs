@@ -1,0 +1,14 @@
+//! `hotline`: the binary's library half, so that integration tests can reach it.
+//!
+//! - [`config`]: the configuration file (`config/hotline.toml`), its typed values and defaults, and the
+//!   command-line overrides.
+//! - [`cli`]: the command line (clap): global override flags and the subcommands.
+//! - [`serve`]: `hotline serve`: listeners, the SIP task, call tasks, the console, shutdown.
+
+pub mod cli;
+pub mod config;
+pub mod serve;
+
+mod call;
+mod rtp_ports;
+mod sip_task;

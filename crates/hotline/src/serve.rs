@@ -1,0 +1,147 @@
+//! `hotline serve`: binds the listeners, prints them, runs the SIP task and
+//! the console until a shutdown signal, then drains calls.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use hotline_console::{AppState, Check, HealthProbe};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::rtp_ports::RtpPorts;
+use crate::sip_task::{SipStats, SipTask};
+
+/// The sockets `serve` runs on; tests bind port 0 and pass them in.
+#[derive(Debug)]
+pub struct Listeners {
+    /// SIP over UDP.
+    pub sip_udp: UdpSocket,
+    /// SIP over TCP (same port as UDP).
+    pub sip_tcp: TcpListener,
+    /// The console.
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses. Port 0 picks a free port; SIP UDP and
+    /// TCP share one port, so a port free for UDP but taken for TCP is retried.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let sip = config.sip.listen;
+        let (sip_udp, sip_tcp) = bind_sip(sip).await.with_context(|| format!("binding sip.listen {sip}"))?;
+        let http = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+        Ok(Self { sip_udp, sip_tcp, http })
+    }
+
+    /// The lines `serve` prints once ready, one per listener.
+    pub fn describe(&self) -> anyhow::Result<Vec<String>> {
+        Ok(vec![
+            format!("sip udp {}", self.sip_udp.local_addr()?),
+            format!("sip tcp {}", self.sip_tcp.local_addr()?),
+            format!("http http://{}", self.http.local_addr()?),
+        ])
+    }
+}
+
+async fn bind_sip(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut last_err = None;
+    for _ in 0..if addr.port() == 0 { 20 } else { 1 } {
+        let udp = UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("no port")))
+}
+
+struct Health {
+    stats: Arc<SipStats>,
+    data_dir: std::path::PathBuf,
+}
+
+impl HealthProbe for Health {
+    fn checks(&self) -> Vec<Check> {
+        vec![
+            Check {
+                name: "sip",
+                ok: self.stats.running.load(Ordering::Relaxed),
+            },
+            Check {
+                name: "storage",
+                ok: dir_writable(&self.data_dir),
+            },
+        ]
+    }
+}
+
+fn dir_writable(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+}
+
+/// Runs the hotline on `listeners` until `shutdown` completes; then stops
+/// taking calls and lets those in progress end within `shutdown.grace_secs`.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.storage.data_dir)
+        .with_context(|| format!("creating storage.data_dir {}", config.storage.data_dir.display()))?;
+    let stats = Arc::new(SipStats::default());
+    let sip_ip = listeners.sip_udp.local_addr()?.ip();
+    let rtp = RtpPorts::new(sip_ip, config.rtp.port_range.even_ports());
+
+    let state = AppState {
+        health: Arc::new(Health {
+            stats: stats.clone(),
+            data_dir: config.storage.data_dir.clone(),
+        }),
+    };
+    let app = hotline_console::router(state);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listeners.http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let sip = tokio::spawn(
+        SipTask {
+            config: config.clone(),
+            udp: listeners.sip_udp,
+            tcp: listeners.sip_tcp,
+            stats,
+            rtp,
+        }
+        .run(stop_rx),
+    );
+    shutdown.await;
+    tracing::info!("shutdown requested");
+    let _ = stop_tx.send(true);
+    let sip_result = sip.await.context("SIP task panicked")?;
+    let _ = http.await;
+    sip_result
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,476 @@
+//! The SIP task: owns the SIP sockets and the sans-IO [`Endpoint`], feeds it
+//! datagrams, framed TCP messages and timeouts, sends what it asks, and routes
+//! its call events to one task per call.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hotline_sip::endpoint::{CallHandle, EndReason, Endpoint, Event, Peer, Transport};
+use hotline_sip::message::{Framed, StreamFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::call::{self, CallCtx, CallEvent};
+use crate::config::Config;
+
+/// What call tasks ask of the SIP task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Ringing(CallHandle),
+    Answer(CallHandle, Bytes),
+    Reject(CallHandle, u16, Option<String>),
+    Hangup(CallHandle),
+    AcceptReinvite(CallHandle, Bytes),
+    RejectReinvite(CallHandle, u16),
+}
+
+/// Shared counters the console and shutdown read.
+#[derive(Debug, Default)]
+pub(crate) struct SipStats {
+    pub(crate) running: AtomicBool,
+    pub(crate) active_calls: AtomicUsize,
+}
+
+/// Events from TCP connection tasks.
+enum ConnEvent {
+    Opened(u64, SocketAddr, mpsc::Sender<Bytes>),
+    Framed(u64, SocketAddr, Result<Framed, hotline_sip::message::ParseError>),
+    Closed(u64),
+}
+
+struct Conn {
+    remote: SocketAddr,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// Rate-limits the log lines for refused input: at most `burst` per second.
+struct LogLimiter {
+    window: Instant,
+    count: u32,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    fn allow(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            if self.suppressed > 0 {
+                tracing::warn!(suppressed = self.suppressed, "refused SIP input: log lines suppressed");
+            }
+            self.window = now;
+            self.count = 0;
+            self.suppressed = 0;
+        }
+        self.count += 1;
+        if self.count > 10 {
+            self.suppressed += 1;
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// The SIP task's inputs.
+pub(crate) struct SipTask {
+    pub(crate) config: Arc<Config>,
+    pub(crate) udp: UdpSocket,
+    pub(crate) tcp: TcpListener,
+    pub(crate) stats: Arc<SipStats>,
+    pub(crate) rtp: Arc<crate::rtp_ports::RtpPorts>,
+}
+
+impl SipTask {
+    /// Runs until `shutdown` turns true and the calls are over (or the grace
+    /// time has passed, after which the remaining calls get BYE).
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let SipTask {
+            config,
+            udp,
+            tcp,
+            stats,
+            rtp,
+        } = self;
+        let udp = Arc::new(udp);
+        let udp_local = udp.local_addr()?;
+        let tcp_local = tcp.local_addr()?;
+        let mut endpoint = Endpoint::new(hotline_sip::endpoint::Config {
+            timers: hotline_sip::transaction::Config {
+                t1: Duration::from_millis(config.sip.t1_ms),
+                t2: Duration::from_millis(config.sip.t2_ms),
+                t4: Duration::from_millis(config.sip.t4_ms),
+            },
+            user_agent: config.sip.user_agent.clone(),
+            max_calls: config.sip.max_calls as usize,
+            retry_after_secs: config.sip.retry_after_secs,
+            seed: rand::random(),
+        });
+        let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(1024);
+        let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
+        let mut calls: HashMap<CallHandle, mpsc::Sender<CallEvent>> = HashMap::new();
+        let mut conns: HashMap<u64, Conn> = HashMap::new();
+        let mut conn_by_addr: HashMap<SocketAddr, u64> = HashMap::new();
+        let mut next_conn = 1u64;
+        let mut locals = LocalAddrs::new(udp_local.ip());
+        let mut limiter = LogLimiter {
+            window: Instant::now(),
+            count: 0,
+            suppressed: 0,
+        };
+        let mut buf = vec![0u8; 65536];
+        let max_msg = config.sip.max_message_bytes;
+        let mut draining_since: Option<tokio::time::Instant> = None;
+        let grace = Duration::from_secs(config.shutdown.grace_secs);
+        let mut hung_up_all = false;
+        stats.running.store(true, Ordering::Relaxed);
+
+        loop {
+            let wake = endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let drain_deadline = draining_since
+                .map(|t| t + grace)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = udp.recv_from(&mut buf) => {
+                    let now = Instant::now();
+                    match r {
+                        Ok((n, from)) => {
+                            if n > max_msg {
+                                if limiter.allow(now) {
+                                    tracing::warn!(%from, bytes = n, "SIP datagram over sip.max_message_bytes dropped");
+                                }
+                            } else {
+                                let peer = Peer {
+                                    transport: Transport::Udp,
+                                    remote: from,
+                                    local: locals.toward(from.ip(), udp_local.port()),
+                                    connection: None,
+                                };
+                                // Copy: a Message keeps its buffer alive for the transaction's life.
+                                endpoint.handle_datagram(now, peer, Bytes::copy_from_slice(&buf[..n]));
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %e, "udp recv"),
+                    }
+                }
+                r = tcp.accept() => {
+                    if let Ok((stream, from)) = r {
+                        let id = next_conn;
+                        next_conn += 1;
+                        spawn_conn(id, stream, from, conn_tx.clone(), max_msg, Duration::from_secs(config.sip.tcp_idle_secs));
+                    }
+                }
+                Some(ev) = conn_rx.recv() => {
+                    let now = Instant::now();
+                    match ev {
+                        ConnEvent::Opened(id, remote, tx) => {
+                            conn_by_addr.insert(remote, id);
+                            conns.insert(id, Conn { remote, tx });
+                        }
+                        ConnEvent::Framed(id, remote, Ok(Framed::Message(msg))) => {
+                            let peer = Peer {
+                                transport: Transport::Tcp,
+                                remote,
+                                local: locals.toward(remote.ip(), tcp_local.port()),
+                                connection: Some(id),
+                            };
+                            endpoint.handle_message(now, peer, msg);
+                        }
+                        ConnEvent::Framed(id, _, Ok(Framed::Ping)) => {
+                            // RFC 5626 §3.5.1: answer CRLFCRLF with CRLF.
+                            if let Some(c) = conns.get(&id) {
+                                let _ = c.tx.try_send(Bytes::from_static(b"\r\n"));
+                            }
+                        }
+                        ConnEvent::Framed(id, remote, Err(e)) => {
+                            if limiter.allow(now) {
+                                tracing::warn!(%remote, error = %e, "unframeable SIP over TCP; closing the connection");
+                            }
+                            if let Some(c) = conns.remove(&id) {
+                                conn_by_addr.remove(&c.remote);
+                            }
+                        }
+                        ConnEvent::Closed(id) => {
+                            if let Some(c) = conns.remove(&id) {
+                                if conn_by_addr.get(&c.remote) == Some(&id) {
+                                    conn_by_addr.remove(&c.remote);
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(cmd) = cmd_rx.recv() => {
+                    let now = Instant::now();
+                    match cmd {
+                        Command::Ringing(c) => endpoint.ringing(now, c),
+                        Command::Answer(c, sdp) => endpoint.answer(now, c, sdp),
+                        Command::Reject(c, code, warning) => {
+                            let extra: Vec<(&str, &str)> = warning.as_deref().map(|w| ("Warning", w)).into_iter().collect();
+                            endpoint.reject(now, c, code, &extra)
+                        }
+                        Command::Hangup(c) => endpoint.hangup(now, c),
+                        Command::AcceptReinvite(c, sdp) => endpoint.accept_reinvite(now, c, sdp),
+                        Command::RejectReinvite(c, code) => endpoint.reject_reinvite(now, c, code),
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    endpoint.handle_timeout(Instant::now());
+                }
+                r = shutdown.changed(), if draining_since.is_none() => {
+                    if r.is_err() || *shutdown.borrow() {
+                        tracing::info!(calls = endpoint.active_calls(), grace_secs = grace.as_secs(), "shutting down: new calls get 503");
+                        endpoint.set_accepting(false);
+                        draining_since = Some(tokio::time::Instant::now());
+                    }
+                }
+                _ = tokio::time::sleep_until(drain_deadline), if draining_since.is_some() && !hung_up_all => {
+                    tracing::info!(calls = endpoint.active_calls(), "grace time over: hanging up the remaining calls");
+                    let now = Instant::now();
+                    let handles: Vec<CallHandle> = calls.keys().copied().collect();
+                    for c in handles {
+                        endpoint.hangup(now, c);
+                    }
+                    hung_up_all = true;
+                }
+            }
+
+            // Drain the endpoint's output before waiting again.
+            while let Some(t) = endpoint.poll_transmit() {
+                send(&udp, &t.peer, t.payload, &conns, &conn_by_addr, &conn_tx, &mut next_conn, max_msg, &config).await;
+            }
+            while let Some(ev) = endpoint.poll_event() {
+                handle_event(ev, &mut calls, &cmd_tx, &config, &rtp, &mut limiter, &locals);
+            }
+            stats.active_calls.store(endpoint.active_calls(), Ordering::Relaxed);
+
+            if draining_since.is_some() && endpoint.active_calls() == 0 {
+                // Let the BYE transactions finish (bounded), then stop.
+                if endpoint.pending_requests() == 0 || hung_up_all_done(draining_since, grace) {
+                    break;
+                }
+            }
+        }
+        stats.running.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// After the grace time, give outstanding BYEs a few seconds and stop.
+/// (Server transactions absorbing retransmissions are not waited for.)
+fn hung_up_all_done(since: Option<tokio::time::Instant>, grace: Duration) -> bool {
+    since.is_some_and(|s| s.elapsed() > grace + Duration::from_secs(4))
+}
+
+fn handle_event(
+    ev: Event,
+    calls: &mut HashMap<CallHandle, mpsc::Sender<CallEvent>>,
+    cmd_tx: &mpsc::Sender<Command>,
+    config: &Arc<Config>,
+    rtp: &Arc<crate::rtp_ports::RtpPorts>,
+    limiter: &mut LogLimiter,
+    locals: &LocalAddrs,
+) {
+    match ev {
+        Event::IncomingCall(inc) => {
+            let (tx, rx) = mpsc::channel(32);
+            calls.insert(inc.call, tx);
+            let media_ip = config
+                .rtp
+                .public_address
+                .unwrap_or_else(|| locals.cached(inc.peer.remote.ip()).unwrap_or(inc.peer.local.ip()));
+            let ctx = CallCtx {
+                handle: inc.call,
+                config: config.clone(),
+                commands: cmd_tx.clone(),
+                rtp: rtp.clone(),
+                media_ip,
+            };
+            tokio::spawn(call::run(ctx, inc, rx));
+        }
+        Event::Acked { call, sdp } => forward(calls, call, CallEvent::Acked(sdp)),
+        Event::ReInvite { call, sdp } => forward(calls, call, CallEvent::ReInvite(sdp)),
+        Event::Info { call, content_type, body } => forward(calls, call, CallEvent::Info(content_type, body)),
+        Event::Ended { call, reason } => {
+            forward(calls, call, CallEvent::Ended(reason));
+            calls.remove(&call);
+        }
+        Event::Refused { peer, status, reason } => {
+            if limiter.allow(Instant::now()) {
+                tracing::info!(remote = %peer.remote, status = ?status, %reason, "SIP request refused");
+            }
+        }
+    }
+}
+
+fn forward(calls: &HashMap<CallHandle, mpsc::Sender<CallEvent>>, call: CallHandle, ev: CallEvent) {
+    if let Some(tx) = calls.get(&call) {
+        if tx.try_send(ev).is_err() {
+            tracing::warn!(call = call.0, "call task not keeping up; event dropped");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    udp: &UdpSocket,
+    peer: &Peer,
+    payload: Bytes,
+    conns: &HashMap<u64, Conn>,
+    conn_by_addr: &HashMap<SocketAddr, u64>,
+    conn_tx: &mpsc::Sender<ConnEvent>,
+    next_conn: &mut u64,
+    max_msg: usize,
+    config: &Config,
+) {
+    match peer.transport {
+        Transport::Udp => {
+            if let Err(e) = udp.send_to(&payload, peer.remote).await {
+                tracing::debug!(remote = %peer.remote, error = %e, "udp send");
+            }
+        }
+        Transport::Tcp => {
+            let conn = peer
+                .connection
+                .and_then(|id| conns.get(&id))
+                .or_else(|| conn_by_addr.get(&peer.remote).and_then(|id| conns.get(id)));
+            match conn {
+                Some(c) => {
+                    if c.tx.try_send(payload).is_err() {
+                        tracing::debug!(remote = %peer.remote, "tcp connection backlog full; message dropped");
+                    }
+                }
+                None => {
+                    // The connection is gone: open a new one (RFC 3261 §18.2.2).
+                    let id = *next_conn;
+                    *next_conn += 1;
+                    let remote = peer.remote;
+                    let conn_tx = conn_tx.clone();
+                    let idle = Duration::from_secs(config.sip.tcp_idle_secs);
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
+                            Ok(Ok(stream)) => {
+                                let tx = spawn_conn(id, stream, remote, conn_tx, max_msg, idle);
+                                let _ = tx.send(payload).await;
+                            }
+                            _ => tracing::debug!(%remote, "tcp connect failed"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Starts the reader and writer of a TCP connection; returns its writer queue.
+fn spawn_conn(
+    id: u64,
+    stream: TcpStream,
+    remote: SocketAddr,
+    events: mpsc::Sender<ConnEvent>,
+    max_msg: usize,
+    idle: Duration,
+) -> mpsc::Sender<Bytes> {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+    let opened = events.clone();
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        if opened.send(ConnEvent::Opened(id, remote, tx2)).await.is_err() {
+            return;
+        }
+        let mut framer = StreamFramer::new(max_msg);
+        let mut buf = vec![0u8; 16384];
+        let writer = tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        'read: loop {
+            let n = match tokio::time::timeout(idle, rd.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => n,
+            };
+            framer.extend(&buf[..n]);
+            loop {
+                match framer.next() {
+                    Ok(None) => break,
+                    Ok(Some(f)) => {
+                        if opened.send(ConnEvent::Framed(id, remote, Ok(f))).await.is_err() {
+                            break 'read;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = opened.send(ConnEvent::Framed(id, remote, Err(e))).await;
+                        break 'read;
+                    }
+                }
+            }
+        }
+        let _ = opened.send(ConnEvent::Closed(id)).await;
+        writer.abort();
+    });
+    tx
+}
+
+/// Our address as seen from a peer: the listening address when it is
+/// specific, else the source address the kernel picks toward the peer.
+pub(crate) struct LocalAddrs {
+    bound: IpAddr,
+    cache: HashMap<IpAddr, IpAddr>,
+}
+
+impl LocalAddrs {
+    fn new(bound: IpAddr) -> Self {
+        Self {
+            bound,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn toward(&mut self, remote: IpAddr, port: u16) -> SocketAddr {
+        if !self.bound.is_unspecified() {
+            return SocketAddr::new(self.bound, port);
+        }
+        if self.cache.len() > 10_000 {
+            self.cache.clear();
+        }
+        let ip = *self.cache.entry(remote).or_insert_with(|| route_source(remote).unwrap_or(self.bound));
+        SocketAddr::new(ip, port)
+    }
+
+    fn cached(&self, remote: IpAddr) -> Option<IpAddr> {
+        if !self.bound.is_unspecified() {
+            return Some(self.bound);
+        }
+        self.cache.get(&remote).copied()
+    }
+}
+
+/// The local address the kernel would use to reach `remote` (a connected UDP
+/// socket sends nothing).
+fn route_source(remote: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
+    let s = std::net::UdpSocket::bind(any).ok()?;
+    s.connect(SocketAddr::new(remote, 9)).ok()?;
+    Some(s.local_addr().ok()?.ip())
+}
+
+/// Why a call ended, in words for the log.
+pub(crate) fn end_reason(r: EndReason) -> &'static str {
+    match r {
+        EndReason::RemoteBye => "caller hung up",
+        EndReason::Cancelled => "caller cancelled",
+        EndReason::NoAck => "no ACK",
+        EndReason::LocalHangup => "we hung up",
+        EndReason::Rejected(_) => "rejected",
+    }
+}

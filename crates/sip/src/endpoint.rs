@@ -1,0 +1,1116 @@
+//! The user-agent server: matches messages to transactions (RFC 3261 §17.2.3)
+//! and dialogs (§12.2.2), answers what needs no application decision
+//! (OPTIONS, CANCEL, BYE, errors), and reports calls to the application.
+//!
+//! Sans-IO: the shell feeds datagrams or framed messages with `now` and the
+//! peer they came from, then drains [`Endpoint::poll_transmit`] and
+//! [`Endpoint::poll_event`] and sleeps until [`Endpoint::poll_timeout`].
+//!
+//! # What the endpoint answers by itself
+//! | request | answer |
+//! | --- | --- |
+//! | unparseable but answerable | 400 with `Warning: 399` naming the problem |
+//! | SIP version other than 2.0 | 505 |
+//! | Request-URI scheme not sip/sips/tel | 416 |
+//! | `Max-Forwards: 0` | 483 |
+//! | `Require` with an extension we lack | 420 with `Unsupported` |
+//! | OPTIONS | 200 with Allow, Accept, Supported |
+//! | INVITE over `max_calls`, or while draining | 503 with Retry-After |
+//! | INVITE with a body that is not SDP | 415 with Accept |
+//! | CANCEL for a pending INVITE | 200, then 487 to the INVITE |
+//! | BYE in a dialog | 200 |
+//! | INFO in a dialog | 200 (the body goes to the application) |
+//! | any request with an unknown To tag, CANCEL with no INVITE | 481 |
+//! | a method we do not implement | 501 with Allow |
+//!
+//! In-dialog requests go to the address the INVITE came from (symmetric
+//! signalling, as behind NAT) rather than to a DNS resolution of the Contact
+//! (RFC 3263 is not implemented); the Request-URI and Route set follow §12.2.1.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::dialog::Dialog;
+use crate::message::{HeaderName, Message, Method, ParseError};
+use crate::response::{response, udp_response_destination};
+use crate::transaction::{self, InviteServer, NonInviteClient, NonInviteServer, invite_server, non_invite_client};
+use crate::uri::{Scheme, Uri};
+
+/// Methods we implement, for Allow.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// Bodies we accept, for Accept.
+pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
+/// Extensions we support, for Supported (none beyond the base protocol).
+pub const SUPPORTED: &str = "";
+
+/// Transport of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: unreliable, retransmission timers run.
+    Udp,
+    /// TCP: reliable, one connection per peer.
+    Tcp,
+}
+
+impl Transport {
+    /// The token used in Via.
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+        }
+    }
+}
+
+/// Where a message came from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// Transport.
+    pub transport: Transport,
+    /// The remote address.
+    pub remote: SocketAddr,
+    /// Our address as the peer sees it (used in Via and Contact).
+    pub local: SocketAddr,
+    /// The shell's id of the TCP connection (None for UDP).
+    pub connection: Option<u64>,
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Where: for TCP, the shell uses `peer.connection` (or connects to `peer.remote`).
+    pub peer: Peer,
+    /// The message.
+    pub payload: Bytes,
+}
+
+/// A call known to the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(pub u64);
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    RemoteBye,
+    /// The caller sent CANCEL before the answer.
+    Cancelled,
+    /// We answered and no ACK came in 64·T1; we sent BYE.
+    NoAck,
+    /// The application hung up (we sent BYE).
+    LocalHangup,
+    /// The application rejected the call with this status.
+    Rejected(u16),
+}
+
+/// What the application learns.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A new INVITE; answer with [`Endpoint::answer`] or [`Endpoint::reject`].
+    IncomingCall(IncomingCall),
+    /// The ACK for our 2xx arrived; `sdp` is the answer when the INVITE had no offer.
+    Acked {
+        /// The call.
+        call: CallHandle,
+        /// SDP body of the ACK, if any.
+        sdp: Option<Bytes>,
+    },
+    /// A re-INVITE; answer with [`Endpoint::accept_reinvite`] or [`Endpoint::reject_reinvite`].
+    ReInvite {
+        /// The call.
+        call: CallHandle,
+        /// The new offer, if any.
+        sdp: Option<Bytes>,
+    },
+    /// INFO in a dialog (already answered 200), e.g. DTMF relay.
+    Info {
+        /// The call.
+        call: CallHandle,
+        /// Content-Type of the body.
+        content_type: Bytes,
+        /// The body.
+        body: Bytes,
+    },
+    /// The call is over; the handle is no longer valid.
+    Ended {
+        /// The call.
+        call: CallHandle,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A message was refused or dropped (for a rate-limited log and metrics).
+    Refused {
+        /// Where it came from.
+        peer: Peer,
+        /// The status we answered, or None if dropped.
+        status: Option<u16>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A new call. `from_user` is the caller's number: it must never be logged.
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    /// Handle for later commands.
+    pub call: CallHandle,
+    /// Where the INVITE came from.
+    pub peer: Peer,
+    /// The SIP Call-ID.
+    pub sip_call_id: String,
+    /// The caller's user part (number), unescaped. Private.
+    pub from_user: Option<String>,
+    /// The called user part (the dialled number), unescaped.
+    pub to_user: Option<String>,
+    /// The SDP offer, or None for an offerless INVITE.
+    pub sdp: Option<Bytes>,
+}
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Transaction timers.
+    pub timers: transaction::Config,
+    /// Server / User-Agent header value.
+    pub user_agent: String,
+    /// Calls over this get 503.
+    pub max_calls: usize,
+    /// Retry-After on 503, seconds.
+    pub retry_after_secs: u32,
+    /// Seed for tags and branches (the shell passes OS randomness).
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timers: transaction::Config::default(),
+            user_agent: "hotline".into(),
+            max_calls: 500,
+            retry_after_secs: 30,
+            seed: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+}
+
+/// RFC 3261 §17.2.3 server transaction key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TxKey {
+    /// Magic-cookie branch: branch, sent-by, method (ACK counts as INVITE).
+    Rfc3261 { branch: Bytes, sent_by: Bytes, method: Method },
+    /// RFC 2543 peers: Call-ID, CSeq number, From tag, top Via, method.
+    Rfc2543 { call_id: Bytes, cseq: u32, from_tag: Bytes, via: Bytes, method: Method },
+}
+
+enum ServerMachine {
+    Invite(InviteServer),
+    NonInvite(NonInviteServer),
+}
+
+struct ServerTx {
+    machine: ServerMachine,
+    peer: Peer,
+    request: Message,
+    /// The call this INVITE created or belongs to.
+    call: Option<CallHandle>,
+    /// The To tag our responses carry.
+    tag: String,
+}
+
+struct ClientTx {
+    machine: NonInviteClient,
+    peer: Peer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// INVITE received, no final response yet.
+    Early,
+    /// 2xx sent, waiting for the ACK.
+    Answered,
+    /// ACK received.
+    Confirmed,
+}
+
+struct Call {
+    state: CallState,
+    dialog: Dialog,
+    peer: Peer,
+    /// The initial INVITE's transaction.
+    invite_tx: TxKey,
+    /// A re-INVITE waiting for the application.
+    reinvite_tx: Option<TxKey>,
+}
+
+/// Which machine a deadline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Server(u64),
+    Client(u64),
+}
+
+/// The UAS endpoint.
+pub struct Endpoint {
+    config: Config,
+    rng: u64,
+    accepting: bool,
+    next_id: u64,
+    server_keys: HashMap<TxKey, u64>,
+    servers: HashMap<u64, (TxKey, ServerTx)>,
+    clients: HashMap<u64, ClientTx>,
+    client_branches: HashMap<Bytes, u64>,
+    calls: HashMap<CallHandle, Call>,
+    /// (Call-ID, our tag) → call.
+    dialogs: HashMap<(Bytes, String), CallHandle>,
+    timers: BinaryHeap<Reverse<(Instant, Owner)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("calls", &self.calls.len())
+            .field("server_transactions", &self.servers.len())
+            .field("client_transactions", &self.clients.len())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// A new endpoint.
+    pub fn new(config: Config) -> Self {
+        Self {
+            rng: config.seed | 1,
+            config,
+            accepting: true,
+            next_id: 1,
+            server_keys: HashMap::new(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            client_branches: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Stops (false) or resumes (true) taking new calls: while stopped,
+    /// INVITEs get 503 and calls in progress carry on.
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
+    }
+
+    /// Calls in progress (from INVITE to end).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Open transactions, for metrics.
+    pub fn transactions(&self) -> usize {
+        self.servers.len() + self.clients.len()
+    }
+
+    /// Requests we sent (BYE) still waiting for their final response.
+    pub fn pending_requests(&self) -> usize {
+        self.clients.values().filter(|c| !c.machine.is_terminated()).count()
+    }
+
+    /// A datagram arrived (UDP).
+    pub fn handle_datagram(&mut self, now: Instant, peer: Peer, datagram: Bytes) {
+        if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+            // Keep-alive (RFC 5626 §4.4.1 sends CRLF over UDP too); nothing to answer.
+            return;
+        }
+        match Message::parse_datagram(datagram.clone()) {
+            Ok(msg) => self.handle_message(now, peer, msg),
+            Err(err) => self.handle_unparseable(now, peer, datagram, err),
+        }
+    }
+
+    /// A complete message arrived (from a stream framer, or a parsed datagram).
+    pub fn handle_message(&mut self, now: Instant, peer: Peer, msg: Message) {
+        if msg.is_request() {
+            self.handle_request(now, peer, msg);
+        } else {
+            self.handle_response(now, msg);
+        }
+        self.drain_finished(now);
+    }
+
+    /// A message that did not parse: answer 400/505 if enough of it is
+    /// readable to build a response, else drop it.
+    fn handle_unparseable(&mut self, _now: Instant, peer: Peer, datagram: Bytes, err: ParseError) {
+        let status = if err == ParseError::Version { 505 } else { 400 };
+        let sent = Message::parse_head_lenient(datagram)
+            .ok()
+            .filter(|m| m.method().is_some_and(|m| *m != Method::Ack))
+            .filter(|m| Self::answerable(m))
+            .map(|m| {
+                let warning = warning(&err);
+                let resp = response(&m, status)
+                    .source(peer.remote)
+                    .to_tag(&self.random_tag())
+                    .header("Warning", &warning)
+                    .header("Server", &self.config.user_agent)
+                    .build();
+                self.send_response(peer, &m, resp);
+            })
+            .is_some();
+        self.events.push_back(Event::Refused {
+            peer,
+            status: sent.then_some(status),
+            reason: err.to_string(),
+        });
+    }
+
+    /// Whether a response can be built: Via, From, To, Call-ID and CSeq readable.
+    fn answerable(m: &Message) -> bool {
+        m.top_via().is_ok()
+            && m.from_header().is_ok()
+            && m.to_header().is_ok()
+            && m.call_id().is_ok()
+            && m.cseq().is_ok()
+    }
+
+    fn handle_request(&mut self, now: Instant, peer: Peer, msg: Message) {
+        let method = msg.method().cloned().unwrap_or(Method::Ack);
+        if let Err(err) = msg.validate_request() {
+            if method != Method::Ack && Self::answerable(&msg) {
+                let warning = warning(&err);
+                let tag = self.random_tag();
+                let resp = response(&msg, 400)
+                    .source(peer.remote)
+                    .to_tag(&tag)
+                    .header("Warning", &warning)
+                    .header("Server", &self.config.user_agent)
+                    .build();
+                self.send_response(peer, &msg, resp);
+                self.refused(peer, Some(400), err.to_string());
+            } else {
+                self.refused(peer, None, err.to_string());
+            }
+            return;
+        }
+        let Some(key) = Self::tx_key(&msg, &method) else {
+            self.refused(peer, None, "no transaction key".into());
+            return;
+        };
+
+        // Retransmissions and ACKs of existing server transactions.
+        if let Some(&id) = self.server_keys.get(&key) {
+            let (_, tx) = self.servers.get_mut(&id).expect("server_keys and servers agree");
+            match (&mut tx.machine, &method) {
+                (ServerMachine::Invite(m), Method::Ack) => {
+                    if m.state() == invite_server::State::Accepted {
+                        // An RFC 2543-style ACK for our 2xx reusing the INVITE's branch.
+                        let call = tx.call;
+                        m.ack_2xx(now);
+                        self.arm(now, Owner::Server(id));
+                        if let Some(call) = call {
+                            self.call_acked(call, &msg);
+                        }
+                    } else {
+                        m.ack(now);
+                    }
+                }
+                (ServerMachine::Invite(m), _) => m.request_retransmitted(now),
+                (ServerMachine::NonInvite(m), _) => m.request_retransmitted(now),
+            }
+            self.flush_server(now, id);
+            return;
+        }
+
+        match method {
+            Method::Ack => self.handle_ack(now, &msg),
+            Method::Cancel => self.handle_cancel(now, peer, key, msg),
+            _ => self.handle_new_request(now, peer, key, method, msg),
+        }
+    }
+
+    fn handle_new_request(&mut self, now: Instant, peer: Peer, key: TxKey, method: Method, msg: Message) {
+        let reliable = peer.transport == Transport::Tcp;
+        let machine = if method == Method::Invite {
+            ServerMachine::Invite(InviteServer::new(now, &self.config.timers, reliable))
+        } else {
+            ServerMachine::NonInvite(NonInviteServer::new(now, &self.config.timers, reliable))
+        };
+        let to_tag = msg.to_header().ok().and_then(|t| t.tag().map(<[u8]>::to_vec));
+        let id = self.next_id();
+        let tag = match &to_tag {
+            Some(t) => String::from_utf8_lossy(t).into_owned(),
+            None => self.random_tag(),
+        };
+        self.server_keys.insert(key.clone(), id);
+        self.servers.insert(
+            id,
+            (
+                key.clone(),
+                ServerTx {
+                    machine,
+                    peer,
+                    request: msg,
+                    call: None,
+                    tag,
+                },
+            ),
+        );
+        let msg = &self.servers[&id].1.request;
+
+        // Checks common to every method (§8.2.1-§8.2.2).
+        let uri_ok = Uri::parse(msg.request_uri()).is_ok_and(|u| u.scheme != Scheme::Other);
+        if !uri_ok {
+            return self.respond_simple(now, id, 416, &[]);
+        }
+        if msg.max_forwards().ok().flatten() == Some(0) && method != Method::Options {
+            return self.respond_simple(now, id, 483, &[]);
+        }
+        let unsupported: Vec<String> = msg
+            .values(HeaderName::Require)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        if !unsupported.is_empty() {
+            let list = unsupported.join(", ");
+            return self.respond_simple(now, id, 420, &[("Unsupported", &list)]);
+        }
+
+        if let Some(to_tag) = to_tag {
+            // In-dialog request (§12.2.2).
+            let call_id = Bytes::copy_from_slice(msg.call_id().unwrap_or_default());
+            let tag = String::from_utf8_lossy(&to_tag).into_owned();
+            let Some(&call) = self.dialogs.get(&(call_id, tag)) else {
+                return self.respond_simple(now, id, 481, &[]);
+            };
+            return self.handle_in_dialog(now, id, call, method);
+        }
+
+        match method {
+            Method::Invite => self.handle_invite(now, id),
+            Method::Options => {
+                let mut extra = vec![("Allow", ALLOW), ("Accept", ACCEPT)];
+                if !SUPPORTED.is_empty() {
+                    extra.push(("Supported", SUPPORTED));
+                }
+                self.respond_simple(now, id, 200, &extra)
+            }
+            Method::Bye | Method::Info | Method::Update | Method::Prack => self.respond_simple(now, id, 481, &[]),
+            _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
+        }
+    }
+
+    fn handle_invite(&mut self, now: Instant, id: u64) {
+        let local_seq = self.rng_u32() & 0x7fff;
+        let (_, tx) = &self.servers[&id];
+        let msg = &tx.request;
+        let body = msg.body();
+        if !body.is_empty() {
+            let is_sdp = msg
+                .content_type()
+                .is_some_and(|t| t.eq_ignore_ascii_case(b"application/sdp"));
+            if !is_sdp {
+                return self.respond_simple(now, id, 415, &[("Accept", "application/sdp")]);
+            }
+            if msg.header(HeaderName::ContentEncoding).is_some() {
+                return self.respond_simple(now, id, 415, &[("Accept-Encoding", "identity")]);
+            }
+        }
+        if !self.accepting || self.calls.len() >= self.config.max_calls {
+            let retry = self.config.retry_after_secs.to_string();
+            let reason = if self.accepting { "over max_calls" } else { "shutting down" };
+            let peer = tx.peer;
+            self.respond_simple(now, id, 503, &[("Retry-After", &retry)]);
+            self.refused(peer, Some(503), reason.into());
+            return;
+        }
+        let tag = tx.tag.clone();
+        let Some(dialog) = Dialog::from_invite(msg, tag.clone(), local_seq) else {
+            return self.respond_simple(now, id, 400, &[("Warning", "399 hotline \"unusable From, To or Contact\"")]);
+        };
+        let peer = tx.peer;
+        let from_user = msg
+            .from_header()
+            .ok()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| String::from_utf8_lossy(&u).into_owned());
+        let to_user = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.uri.user_unescaped())
+            .or_else(|| Uri::parse(msg.request_uri()).ok().and_then(|u| u.user_unescaped()))
+            .map(|u| String::from_utf8_lossy(&u).into_owned());
+        let sdp = (!body.is_empty()).then(|| msg.body_bytes());
+        let sip_call_id = String::from_utf8_lossy(&dialog.call_id).into_owned();
+        let key = self.servers[&id].0.clone();
+        // 100 Trying at once (§17.2.1): the application may take longer than 200 ms.
+        self.respond_simple(now, id, 100, &[]);
+        let call = CallHandle(self.next_id());
+        self.dialogs.insert((dialog.call_id.clone(), tag), call);
+        self.calls.insert(
+            call,
+            Call {
+                state: CallState::Early,
+                dialog,
+                peer,
+                invite_tx: key,
+                reinvite_tx: None,
+            },
+        );
+        if let Some((_, tx)) = self.servers.get_mut(&id) {
+            tx.call = Some(call);
+        }
+        self.events.push_back(Event::IncomingCall(IncomingCall {
+            call,
+            peer,
+            sip_call_id,
+            from_user,
+            to_user,
+            sdp,
+        }));
+    }
+
+    fn handle_in_dialog(&mut self, now: Instant, id: u64, call: CallHandle, method: Method) {
+        let seq = self.servers[&id].1.request.cseq().map(|c| c.seq).unwrap_or(0);
+        if let Some(c) = self.calls.get_mut(&call) {
+            if seq < c.dialog.remote_seq && method != Method::Ack {
+                // §12.2.2: a lower CSeq is out of order.
+                return self.respond_simple(now, id, 500, &[("Retry-After", "1")]);
+            }
+            c.dialog.remote_seq = c.dialog.remote_seq.max(seq);
+        }
+        match method {
+            Method::Bye => {
+                self.respond_simple(now, id, 200, &[]);
+                let was_early = self.calls.get(&call).is_some_and(|c| c.state == CallState::Early);
+                if was_early {
+                    // BYE on an early dialog (§15): end the INVITE with 487.
+                    self.final_to_invite(now, call, 487, &[], None);
+                }
+                self.stop_2xx(now, call);
+                self.end_call(call, EndReason::RemoteBye);
+            }
+            Method::Info => {
+                let req = &self.servers[&id].1.request;
+                let content_type = Bytes::copy_from_slice(req.content_type().unwrap_or_default());
+                let body = req.body_bytes();
+                self.respond_simple(now, id, 200, &[]);
+                self.events.push_back(Event::Info {
+                    call,
+                    content_type,
+                    body,
+                });
+            }
+            Method::Options => self.respond_simple(now, id, 200, &[("Allow", ALLOW), ("Accept", ACCEPT)]),
+            Method::Invite => {
+                let pending = self.calls.get(&call).map(|c| (c.state, c.reinvite_tx.is_some()));
+                match pending {
+                    Some((CallState::Confirmed, false)) => {
+                        let req = &self.servers[&id].1.request;
+                        let sdp = (!req.body().is_empty()).then(|| req.body_bytes());
+                        let key = self.servers[&id].0.clone();
+                        self.respond_simple(now, id, 100, &[]);
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.reinvite_tx = Some(key);
+                        }
+                        if let Some((_, tx)) = self.servers.get_mut(&id) {
+                            tx.call = Some(call);
+                        }
+                        self.events.push_back(Event::ReInvite { call, sdp });
+                    }
+                    // §14.2: an INVITE while one is pending gets 491 (or 500 on the UAS side).
+                    Some(_) => self.respond_simple(now, id, 491, &[]),
+                    None => self.respond_simple(now, id, 481, &[]),
+                }
+            }
+            _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
+        }
+    }
+
+    fn handle_ack(&mut self, now: Instant, msg: &Message) {
+        // ACK for a 2xx: a new transaction, matched to the dialog (§13.3.1.4).
+        let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(<[u8]>::to_vec)) else {
+            return;
+        };
+        let call_id = Bytes::copy_from_slice(msg.call_id().unwrap_or_default());
+        let tag = String::from_utf8_lossy(&tag).into_owned();
+        let Some(&call) = self.dialogs.get(&(call_id, tag)) else {
+            return;
+        };
+        self.stop_2xx(now, call);
+        self.call_acked(call, msg);
+    }
+
+    fn call_acked(&mut self, call: CallHandle, msg: &Message) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.state != CallState::Answered {
+            return;
+        }
+        c.state = CallState::Confirmed;
+        let sdp = (!msg.body().is_empty()).then(|| msg.body_bytes());
+        self.events.push_back(Event::Acked { call, sdp });
+    }
+
+    /// Tells the INVITE server transaction(s) of the call that the 2xx was acknowledged.
+    fn stop_2xx(&mut self, now: Instant, call: CallHandle) {
+        let keys: Vec<TxKey> = self
+            .calls
+            .get(&call)
+            .map(|c| std::iter::once(c.invite_tx.clone()).chain(c.reinvite_tx.clone()).collect())
+            .unwrap_or_default();
+        for key in keys {
+            if let Some(&id) = self.server_keys.get(&key) {
+                if let Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) {
+                    if m.state() == invite_server::State::Accepted {
+                        m.ack_2xx(now);
+                    }
+                }
+                self.flush_server(now, id);
+            }
+        }
+    }
+
+    fn handle_cancel(&mut self, now: Instant, peer: Peer, key: TxKey, msg: Message) {
+        // §9.2: the CANCEL matches the INVITE with the same key but method INVITE.
+        let invite_key = match &key {
+            TxKey::Rfc3261 { branch, sent_by, .. } => TxKey::Rfc3261 {
+                branch: branch.clone(),
+                sent_by: sent_by.clone(),
+                method: Method::Invite,
+            },
+            TxKey::Rfc2543 { call_id, cseq, from_tag, via, .. } => TxKey::Rfc2543 {
+                call_id: call_id.clone(),
+                cseq: *cseq,
+                from_tag: from_tag.clone(),
+                via: via.clone(),
+                method: Method::Invite,
+            },
+        };
+        let target = self.server_keys.get(&invite_key).copied();
+        let tag = target
+            .and_then(|t| self.servers.get(&t))
+            .map(|(_, tx)| tx.tag.clone())
+            .unwrap_or_else(|| self.random_tag());
+        let id = self.next_id();
+        let reliable = peer.transport == Transport::Tcp;
+        self.server_keys.insert(key.clone(), id);
+        self.servers.insert(
+            id,
+            (
+                key,
+                ServerTx {
+                    machine: ServerMachine::NonInvite(NonInviteServer::new(now, &self.config.timers, reliable)),
+                    peer,
+                    request: msg,
+                    call: None,
+                    tag,
+                },
+            ),
+        );
+        let Some(target) = target else {
+            return self.respond_simple(now, id, 481, &[]);
+        };
+        self.respond_simple(now, id, 200, &[]);
+        let pending = matches!(
+            self.servers.get(&target),
+            Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) if m.state() == invite_server::State::Proceeding
+        );
+        if pending {
+            let call = self.servers[&target].1.call;
+            self.respond_simple(now, target, 487, &[]);
+            if let Some(call) = call {
+                if self.calls.get(&call).is_some_and(|c| c.state == CallState::Early) {
+                    self.end_call(call, EndReason::Cancelled);
+                } else if let Some(c) = self.calls.get_mut(&call) {
+                    // A cancelled re-INVITE: the call goes on.
+                    c.reinvite_tx = None;
+                }
+            }
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, msg: Message) {
+        let Some(code) = msg.status() else { return };
+        let Ok(via) = msg.top_via() else { return };
+        let Some(branch) = via.branch() else { return };
+        let Some(&id) = self.client_branches.get(branch) else {
+            return;
+        };
+        if let Some(tx) = self.clients.get_mut(&id) {
+            let _deliver = tx.machine.handle_response(now, code);
+        }
+        self.flush_client(now, id);
+    }
+
+    /// Deadlines are kept in a heap with lazy deletion: a stale entry only
+    /// causes an early, harmless `handle_timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, owner))) = self.timers.pop() else { break };
+            match owner {
+                Owner::Server(id) => {
+                    if let Some((_, tx)) = self.servers.get_mut(&id) {
+                        match &mut tx.machine {
+                            ServerMachine::Invite(m) => m.handle_timeout(now),
+                            ServerMachine::NonInvite(m) => m.handle_timeout(now),
+                        }
+                        self.flush_server(now, id);
+                    }
+                }
+                Owner::Client(id) => {
+                    if let Some(tx) = self.clients.get_mut(&id) {
+                        tx.machine.handle_timeout(now);
+                        self.flush_client(now, id);
+                    }
+                }
+            }
+        }
+        self.drain_finished(now);
+    }
+
+    /// The next datagram or stream write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Sends 180 Ringing.
+    pub fn ringing(&mut self, now: Instant, call: CallHandle) {
+        self.provisional(now, call, 180);
+    }
+
+    /// Sends a provisional response (180, 183) on the initial INVITE.
+    pub fn provisional(&mut self, now: Instant, call: CallHandle, code: u16) {
+        let Some(c) = self.calls.get(&call) else { return };
+        if c.state != CallState::Early {
+            return;
+        }
+        if let Some(&id) = self.server_keys.get(&c.invite_tx) {
+            self.respond_simple(now, id, code, &[]);
+        }
+    }
+
+    /// Answers the call with 200 OK and `sdp` (an answer, or an offer if the
+    /// INVITE had none). The 2xx is retransmitted until the ACK.
+    pub fn answer(&mut self, now: Instant, call: CallHandle, sdp: Bytes) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.state != CallState::Early {
+            return;
+        }
+        c.state = CallState::Answered;
+        let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
+        self.final_to_invite(now, call, 200, &[("Contact", &contact), ("Allow", ALLOW)], Some(sdp));
+    }
+
+    /// Rejects a call that was not answered yet (e.g. 488, 503, 403).
+    pub fn reject(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)]) {
+        let Some(c) = self.calls.get(&call) else { return };
+        if c.state != CallState::Early {
+            return;
+        }
+        self.final_to_invite(now, call, code, extra, None);
+        self.end_call(call, EndReason::Rejected(code));
+    }
+
+    /// Hangs up: BYE for an answered call, 480 for one not yet answered.
+    pub fn hangup(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get(&call) else { return };
+        match c.state {
+            CallState::Early => {
+                self.final_to_invite(now, call, 480, &[], None);
+                self.end_call(call, EndReason::LocalHangup);
+            }
+            CallState::Answered | CallState::Confirmed => {
+                self.send_bye(now, call);
+                self.stop_2xx(now, call);
+                self.end_call(call, EndReason::LocalHangup);
+            }
+        }
+    }
+
+    /// Answers a pending re-INVITE with 200 and `sdp`.
+    pub fn accept_reinvite(&mut self, now: Instant, call: CallHandle, sdp: Bytes) {
+        self.finish_reinvite(now, call, 200, Some(sdp));
+    }
+
+    /// Rejects a pending re-INVITE (e.g. 488); the call goes on unchanged.
+    pub fn reject_reinvite(&mut self, now: Instant, call: CallHandle, code: u16) {
+        self.finish_reinvite(now, call, code, None);
+    }
+
+    fn finish_reinvite(&mut self, now: Instant, call: CallHandle, code: u16, sdp: Option<Bytes>) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(key) = c.reinvite_tx.clone() else { return };
+        if code >= 300 {
+            c.reinvite_tx = None;
+        }
+        let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
+        if let Some(&id) = self.server_keys.get(&key) {
+            let extra: Vec<(&str, &str)> = if code < 300 {
+                vec![("Contact", &contact), ("Allow", ALLOW)]
+            } else {
+                vec![]
+            };
+            self.respond_full(now, id, code, &extra, sdp);
+        }
+    }
+
+    fn final_to_invite(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)], sdp: Option<Bytes>) {
+        let Some(c) = self.calls.get(&call) else { return };
+        if let Some(&id) = self.server_keys.get(&c.invite_tx) {
+            self.respond_full(now, id, code, extra, sdp);
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallHandle) {
+        let branch = self.random_branch();
+        let ua = self.config.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            c.peer.transport.via_token(),
+            fmt_hostport(c.peer.local, c.peer.transport)
+        );
+        let bye = c.dialog.request("BYE", &via, &ua, &[], None);
+        let peer = c.peer;
+        let reliable = peer.transport == Transport::Tcp;
+        let machine = NonInviteClient::new(now, &self.config.timers, reliable, bye);
+        let id = self.next_id();
+        self.client_branches.insert(Bytes::from(branch), id);
+        self.clients.insert(id, ClientTx { machine, peer });
+        self.flush_client(now, id);
+    }
+
+    fn end_call(&mut self, call: CallHandle, reason: EndReason) {
+        if let Some(c) = self.calls.remove(&call) {
+            self.dialogs.remove(&(c.dialog.call_id.clone(), c.dialog.local_tag.clone()));
+            self.events.push_back(Event::Ended { call, reason });
+        }
+    }
+
+    fn respond_simple(&mut self, now: Instant, id: u64, code: u16, extra: &[(&str, &str)]) {
+        self.respond_full(now, id, code, extra, None);
+    }
+
+    fn respond_full(&mut self, now: Instant, id: u64, code: u16, extra: &[(&str, &str)], sdp: Option<Bytes>) {
+        let Some((_, tx)) = self.servers.get_mut(&id) else { return };
+        let mut b = response(&tx.request, code)
+            .source(tx.peer.remote)
+            .to_tag(&tx.tag)
+            .header("Server", &self.config.user_agent);
+        for (name, value) in extra {
+            b = b.header(name, value);
+        }
+        if let Some(sdp) = sdp {
+            b = b.body("application/sdp", sdp);
+        }
+        let bytes = b.build();
+        match &mut tx.machine {
+            ServerMachine::Invite(m) => {
+                m.respond(now, code, bytes);
+            }
+            ServerMachine::NonInvite(m) => {
+                m.respond(now, code, bytes);
+            }
+        }
+        self.flush_server(now, id);
+    }
+
+    /// Sends a response outside any transaction (to unparseable requests).
+    fn send_response(&mut self, peer: Peer, req: &Message, payload: Bytes) {
+        let peer = response_peer(peer, req);
+        self.transmits.push_back(Transmit { peer, payload });
+    }
+
+    /// Moves a server machine's output to the endpoint's queues.
+    fn flush_server(&mut self, now: Instant, id: u64) {
+        let Some((_, tx)) = self.servers.get_mut(&id) else { return };
+        let peer = response_peer(tx.peer, &tx.request);
+        let call = tx.call;
+        let mut no_ack = false;
+        match &mut tx.machine {
+            ServerMachine::Invite(m) => {
+                while let Some(payload) = m.poll_transmit() {
+                    self.transmits.push_back(Transmit { peer, payload });
+                }
+                while let Some(e) = m.poll_event() {
+                    if e == invite_server::Event::NoAck {
+                        no_ack = true;
+                    }
+                }
+            }
+            ServerMachine::NonInvite(m) => {
+                while let Some(payload) = m.poll_transmit() {
+                    self.transmits.push_back(Transmit { peer, payload });
+                }
+                while m.poll_event().is_some() {}
+            }
+        }
+        self.arm(now, Owner::Server(id));
+        if no_ack {
+            if let Some(call) = call {
+                // §13.3.1.4: no ACK → end the dialog with BYE.
+                if self.calls.get(&call).is_some_and(|c| c.state == CallState::Answered) {
+                    self.send_bye(now, call);
+                    self.end_call(call, EndReason::NoAck);
+                }
+            }
+        }
+    }
+
+    fn flush_client(&mut self, now: Instant, id: u64) {
+        let Some(tx) = self.clients.get_mut(&id) else { return };
+        while let Some(payload) = tx.machine.poll_transmit() {
+            self.transmits.push_back(Transmit { peer: tx.peer, payload });
+        }
+        while let Some(e) = tx.machine.poll_event() {
+            let _: non_invite_client::Event = e;
+        }
+        self.arm(now, Owner::Client(id));
+    }
+
+    fn arm(&mut self, _now: Instant, owner: Owner) {
+        let at = match &owner {
+            Owner::Server(id) => self.servers.get(id).and_then(|(_, tx)| match &tx.machine {
+                ServerMachine::Invite(m) => m.poll_timeout(),
+                ServerMachine::NonInvite(m) => m.poll_timeout(),
+            }),
+            Owner::Client(id) => self.clients.get(id).and_then(|tx| tx.machine.poll_timeout()),
+        };
+        if let Some(at) = at {
+            self.timers.push(Reverse((at, owner)));
+        }
+    }
+
+    /// Forgets terminated transactions.
+    fn drain_finished(&mut self, _now: Instant) {
+        let done: Vec<u64> = self
+            .servers
+            .iter()
+            .filter(|(_, (_, tx))| match &tx.machine {
+                ServerMachine::Invite(m) => m.is_terminated(),
+                ServerMachine::NonInvite(m) => m.is_terminated(),
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in done {
+            if let Some((key, _)) = self.servers.remove(&id) {
+                self.server_keys.remove(&key);
+            }
+        }
+        let done: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, tx)| tx.machine.is_terminated())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in done {
+            self.clients.remove(&id);
+            self.client_branches.retain(|_, v| *v != id);
+        }
+    }
+
+    fn tx_key(msg: &Message, method: &Method) -> Option<TxKey> {
+        let via = msg.top_via().ok()?;
+        let method = if *method == Method::Ack { Method::Invite } else { method.clone() };
+        if via.is_rfc3261_branch() {
+            let sent_by = match via.port {
+                Some(p) => format!("{}:{p}", String::from_utf8_lossy(host_bytes(&via).as_ref())),
+                None => String::from_utf8_lossy(host_bytes(&via).as_ref()).into_owned(),
+            };
+            Some(TxKey::Rfc3261 {
+                branch: Bytes::copy_from_slice(via.branch()?),
+                sent_by: Bytes::from(sent_by),
+                method,
+            })
+        } else {
+            Some(TxKey::Rfc2543 {
+                call_id: Bytes::copy_from_slice(msg.call_id().ok()?),
+                cseq: msg.cseq().ok()?.seq,
+                from_tag: Bytes::copy_from_slice(msg.from_header().ok()?.tag().unwrap_or_default()),
+                via: Bytes::copy_from_slice(via.raw),
+                method,
+            })
+        }
+    }
+
+    fn refused(&mut self, peer: Peer, status: Option<u16>, reason: String) {
+        self.events.push_back(Event::Refused { peer, status, reason });
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// SplitMix64.
+    fn rng_u64(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn rng_u32(&mut self) -> u32 {
+        (self.rng_u64() >> 32) as u32
+    }
+
+    fn random_tag(&mut self) -> String {
+        format!("{:016x}", self.rng_u64())
+    }
+
+    fn random_branch(&mut self) -> String {
+        format!("z9hG4bK{:016x}", self.rng_u64())
+    }
+}
+
+fn host_bytes<'a>(via: &crate::header::Via<'a>) -> std::borrow::Cow<'a, [u8]> {
+    match via.host {
+        crate::uri::Host::Name(n) => std::borrow::Cow::Owned(n.to_ascii_lowercase()),
+        crate::uri::Host::V4(a) => std::borrow::Cow::Owned(a.to_string().into_bytes()),
+        crate::uri::Host::V6(a) => std::borrow::Cow::Owned(format!("[{a}]").into_bytes()),
+    }
+}
+
+/// Where a response goes: the same connection for TCP, §18.2.2 / RFC 3581 for UDP.
+fn response_peer(peer: Peer, req: &Message) -> Peer {
+    match peer.transport {
+        Transport::Tcp => peer,
+        Transport::Udp => Peer {
+            remote: udp_response_destination(req, peer.remote),
+            ..peer
+        },
+    }
+}
+
+fn fmt_hostport(addr: SocketAddr, transport: Transport) -> String {
+    let t = match transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+    };
+    format!("{addr}{t}")
+}
+
+fn warning(err: &ParseError) -> String {
+    let text = err.to_string().replace(['"', '\\'], "'");
+    format!("399 hotline \"{text}\"")
+}
