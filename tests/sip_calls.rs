@@ -14,17 +14,11 @@ use common::{Config, Server, TracedMessage, seconds_between};
 /// How long to wait for sipp to get a call established (its ACK sent).
 const ESTABLISH: Duration = Duration::from_secs(10);
 
-fn received<'a>(
-    msgs: &'a [TracedMessage],
-    pred: impl Fn(&TracedMessage) -> bool,
-) -> Vec<&'a TracedMessage> {
+fn received(msgs: &[TracedMessage], pred: impl Fn(&TracedMessage) -> bool) -> Vec<&TracedMessage> {
     msgs.iter().filter(|m| !m.sent && pred(m)).collect()
 }
 
-fn sent<'a>(
-    msgs: &'a [TracedMessage],
-    pred: impl Fn(&TracedMessage) -> bool,
-) -> Vec<&'a TracedMessage> {
+fn sent(msgs: &[TracedMessage], pred: impl Fn(&TracedMessage) -> bool) -> Vec<&TracedMessage> {
     msgs.iter().filter(|m| m.sent && pred(m)).collect()
 }
 
@@ -83,7 +77,7 @@ fn retransmitted_invite_is_answered_once() {
     let answers = received(&msgs, |m| {
         m.status().is_some_and(|s| (200..300).contains(&s)) && m.cseq_method() == Some("INVITE")
     });
-    let tags: BTreeSet<&str> = answers.iter().filter_map(|m| m.to_tag()).collect();
+    let tags: BTreeSet<&str> = answers.iter().filter_map(|m| m.tag_in_to()).collect();
     run.check(
         &server,
         tags.len() == 1,
@@ -125,7 +119,7 @@ fn missing_ack_makes_the_server_send_bye_after_64_t1() {
     );
     run.check(
         &server,
-        bye.from_tag() == first_ok.to_tag() && bye.to_tag() == first_ok.from_tag(),
+        bye.tag_in_from() == first_ok.tag_in_to() && bye.tag_in_to() == first_ok.tag_in_from(),
         "the BYE's From/To tags do not match the dialog of the 200",
     );
 }

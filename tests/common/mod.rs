@@ -771,10 +771,10 @@ impl TracedMessage {
             if line.is_empty() {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.trim().eq_ignore_ascii_case(name) {
-                    return Some(v.trim());
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.trim().eq_ignore_ascii_case(name)
+            {
+                return Some(v.trim());
             }
         }
         None
@@ -786,12 +786,12 @@ impl TracedMessage {
     }
 
     /// The `tag` parameter of the To header.
-    pub(crate) fn to_tag(&self) -> Option<&str> {
+    pub(crate) fn tag_in_to(&self) -> Option<&str> {
         tag_param(self.header("To")?)
     }
 
     /// The `tag` parameter of the From header.
-    pub(crate) fn from_tag(&self) -> Option<&str> {
+    pub(crate) fn tag_in_from(&self) -> Option<&str> {
         tag_param(self.header("From")?)
     }
 

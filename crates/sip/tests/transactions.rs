@@ -549,6 +549,20 @@ fn invite_retransmission_stops_at_the_first_response_after_loss() {
 }
 
 #[test]
+fn provisional_response_stops_timer_b() {
+    // RFC 3261 §17.1.1.2: Timer B only matters in Calling; after a 1xx the
+    // client waits for the final response as long as the server takes.
+    let mut pair = InvitePair::new(UDP).script(&[(0, 180), (40_000, 486)]);
+    pair.drive();
+    assert_eq!(pair.sent(Dir::ToServer, "INVITE"), times(&[0]));
+    assert_eq!(pair.to_tu, at(&[(0, 180), (40_000, 486)]));
+    assert_eq!(
+        pair.client_events,
+        at(&[(72_000, invite_client::Event::Terminated)])
+    );
+}
+
+#[test]
 fn reliable_invite_is_sent_once_until_timer_b() {
     use invite_client::Event::{Terminated, Timeout};
     let mut pair = InvitePair::new(TCP);
