@@ -248,6 +248,10 @@ fn sigterm_refuses_new_calls_lets_calls_finish_and_exits_0() {
 
     let limit = Duration::from_secs(GRACE + 3).saturating_sub(signalled.elapsed());
     let status = server.wait_exit(limit);
+    eprintln!(
+        "hotline exit: {status:?}, {:.2?} after SIGTERM",
+        signalled.elapsed()
+    );
     assert!(
         status.is_some_and(|s| s.success()),
         "after SIGTERM, with its last call ended, hotline should exit 0 within grace_secs \
@@ -282,6 +286,10 @@ fn sigterm_grace_expiry_ends_calls_with_bye_then_exits_0() {
 
     let limit = Duration::from_secs(GRACE + 3).saturating_sub(signalled.elapsed());
     let status = server.wait_exit(limit);
+    eprintln!(
+        "hotline exit: {status:?}, {:.2?} after SIGTERM",
+        signalled.elapsed()
+    );
     assert!(
         status.is_some_and(|s| s.success()),
         "after SIGTERM and the grace, hotline should exit 0; exit: {status:?} after {:.2?}\n{}",

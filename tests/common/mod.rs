@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -423,6 +423,42 @@ fn spawn_reader(
     });
 }
 
+/// A local SIP port for sipp (`-p`), free for both UDP and TCP right now. Left to itself,
+/// sipp tries 5060..5119 in turn, which many sipps in parallel (or anything else on 5060)
+/// can exhaust.
+fn free_sip_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
+        let port = udp.local_addr().expect("local address").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
+/// sipp's media port (`-mp`): an even port P with P and P+2 free for UDP right now (sipp binds
+/// audio on P and video on P+2). Left to itself sipp tries 6000, 6002, ... 100 times, which
+/// ~50 sipps at once exhaust; given `-mp` it tries only that port, so it comes from the
+/// kernel's ephemeral range (away from the server's RTP range) rather than a guess.
+fn free_media_port() -> u16 {
+    for _ in 0..100 {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
+        let port = probe.local_addr().expect("local address").port() & !1;
+        drop(probe);
+        let Some(video) = port.checked_add(2) else {
+            continue;
+        };
+        if let (Ok(_audio), Ok(_video)) = (
+            UdpSocket::bind(("127.0.0.1", port)),
+            UdpSocket::bind(("127.0.0.1", video)),
+        ) {
+            return port;
+        }
+    }
+    panic!("no free UDP port pair P, P+2 on 127.0.0.1 for sipp's media");
+}
+
 /// SIP transport for sipp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -462,7 +498,22 @@ impl Sipp<'_> {
     }
 
     /// Starts sipp and returns at once.
+    ///
+    /// The local ports sipp needs are picked free just before, but something else can take
+    /// one in between; sipp then exits at once with 254 ("Unable to bind ..."), before
+    /// sending anything, and is started again on fresh ports.
     pub(crate) fn spawn(self) -> RunningSipp {
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let mut running = self.start_once();
+            if attempt == ATTEMPTS || !running.failed_to_bind() {
+                return running;
+            }
+        }
+        unreachable!("the last attempt returns");
+    }
+
+    fn start_once(&self) -> RunningSipp {
         let path = scenario_path(&self.scenario);
         assert!(path.is_file(), "no scenario {}", path.display());
         let dir = tempfile::Builder::new()
@@ -480,6 +531,10 @@ impl Sipp<'_> {
             "127.0.0.1".into(),
             "-mi".into(),
             "127.0.0.1".into(),
+            "-p".into(),
+            free_sip_port().to_string(),
+            "-mp".into(),
+            free_media_port().to_string(),
             "-t".into(),
             match self.transport {
                 Transport::Udp => "u1".into(),
@@ -524,7 +579,7 @@ impl Sipp<'_> {
             });
         RunningSipp {
             child: Some(child),
-            scenario: self.scenario,
+            scenario: self.scenario.clone(),
             command: format!("sipp {}", args.join(" ")),
             started: Instant::now(),
             dir,
@@ -548,6 +603,30 @@ pub(crate) struct RunningSipp {
 }
 
 impl RunningSipp {
+    /// Waits (bounded) until sipp has sent its first message or exited; true if it exited
+    /// because a local port was taken (exit 254, "Unable to bind").
+    fn failed_to_bind(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let stderr = read_or_empty(&self.dir.path().join("stderr.log"));
+                    return status.code() == Some(254) && stderr.contains("Unable to bind");
+                }
+                Ok(None) => {}
+                Err(_) => return false,
+            }
+            let log = read_or_empty(&self.dir.path().join("messages.log"));
+            if log.contains("message sent") || Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
     /// sipp's message trace so far.
     pub(crate) fn messages(&self) -> Vec<TracedMessage> {
         parse_message_log(&read_or_empty(&self.dir.path().join("messages.log")))

@@ -197,10 +197,10 @@ impl SipTask {
                             }
                         }
                         ConnEvent::Closed(id) => {
-                            if let Some(c) = conns.remove(&id) {
-                                if conn_by_addr.get(&c.remote) == Some(&id) {
-                                    conn_by_addr.remove(&c.remote);
-                                }
+                            if let Some(c) = conns.remove(&id)
+                                && conn_by_addr.get(&c.remote) == Some(&id)
+                            {
+                                conn_by_addr.remove(&c.remote);
                             }
                         }
                     }
@@ -309,10 +309,10 @@ fn handle_event(
 }
 
 fn forward(calls: &HashMap<CallHandle, mpsc::Sender<CallEvent>>, call: CallHandle, ev: CallEvent) {
-    if let Some(tx) = calls.get(&call) {
-        if tx.try_send(ev).is_err() {
-            tracing::warn!(call = call.0, "call task not keeping up; event dropped");
-        }
+    if let Some(tx) = calls.get(&call)
+        && tx.try_send(ev).is_err()
+    {
+        tracing::warn!(call = call.0, "call task not keeping up; event dropped");
     }
 }
 

@@ -234,6 +234,10 @@ enum CallState {
     Answered,
     /// ACK received.
     Confirmed,
+    /// The application hung up between our 2xx and its ACK: the call has
+    /// ended for the application, and the BYE waits for the ACK or Timer L
+    /// (RFC 3261 §15: no BYE on a confirmed dialog before the ACK).
+    HungUp,
 }
 
 struct Call {
@@ -247,7 +251,7 @@ struct Call {
 }
 
 /// Which machine a deadline belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Owner {
     Server(u64),
     Client(u64),
@@ -266,6 +270,8 @@ pub struct Endpoint {
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(Bytes, String), CallHandle>,
+    /// The armed deadline of each machine; the heap entries that disagree are stale.
+    deadlines: HashMap<Owner, Instant>,
     timers: BinaryHeap<Reverse<(Instant, Owner)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -295,6 +301,7 @@ impl Endpoint {
             client_branches: HashMap::new(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
+            deadlines: HashMap::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -309,7 +316,7 @@ impl Endpoint {
 
     /// Calls in progress (from INVITE to end).
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.calls.values().filter(|c| c.state != CallState::HungUp).count()
     }
 
     /// Open transactions, for metrics.
@@ -319,7 +326,10 @@ impl Endpoint {
 
     /// Requests we sent (BYE) still waiting for their final response.
     pub fn pending_requests(&self) -> usize {
-        self.clients.values().filter(|c| !c.machine.is_terminated()).count()
+        self.clients
+            .values()
+            .filter(|c| matches!(c.machine.state(), non_invite_client::State::Trying | non_invite_client::State::Proceeding))
+            .count()
     }
 
     /// A datagram arrived (UDP).
@@ -370,13 +380,14 @@ impl Endpoint {
         });
     }
 
-    /// Whether a response can be built: Via, From, To, Call-ID and CSeq readable.
+    /// Whether a response can be built: Via, From, To and Call-ID readable,
+    /// and one CSeq (copied byte for byte, so it may be the malformed part).
     fn answerable(m: &Message) -> bool {
         m.top_via().is_ok()
             && m.from_header().is_ok()
             && m.to_header().is_ok()
             && m.call_id().is_ok()
-            && m.cseq().is_ok()
+            && m.count(HeaderName::CSeq) == 1
     }
 
     fn handle_request(&mut self, now: Instant, peer: Peer, msg: Message) {
@@ -410,15 +421,12 @@ impl Endpoint {
                 (ServerMachine::Invite(m), Method::Ack) => {
                     if m.state() == invite_server::State::Accepted {
                         // An RFC 2543-style ACK for our 2xx reusing the INVITE's branch.
-                        let call = tx.call;
-                        m.ack_2xx(now);
-                        self.arm(now, Owner::Server(id));
-                        if let Some(call) = call {
-                            self.call_acked(call, &msg);
+                        if let Some(call) = tx.call {
+                            self.ack_2xx(now, call, id, &msg);
                         }
-                    } else {
-                        m.ack(now);
+                        return;
                     }
+                    m.ack(now);
                 }
                 (ServerMachine::Invite(m), _) => m.request_retransmitted(now),
                 (ServerMachine::NonInvite(m), _) => m.request_retransmitted(now),
@@ -493,10 +501,8 @@ impl Endpoint {
         match method {
             Method::Invite => self.handle_invite(now, id),
             Method::Options => {
-                let mut extra = vec![("Allow", ALLOW), ("Accept", ACCEPT)];
-                if !SUPPORTED.is_empty() {
-                    extra.push(("Supported", SUPPORTED));
-                }
+                // §11.2: Supported is listed even when empty (no extensions).
+                let extra = [("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)];
                 self.respond_simple(now, id, 200, &extra)
             }
             Method::Bye | Method::Info | Method::Update | Method::Prack => self.respond_simple(now, id, 481, &[]),
@@ -520,7 +526,7 @@ impl Endpoint {
                 return self.respond_simple(now, id, 415, &[("Accept-Encoding", "identity")]);
             }
         }
-        if !self.accepting || self.calls.len() >= self.config.max_calls {
+        if !self.accepting || self.active_calls() >= self.config.max_calls {
             let retry = self.config.retry_after_secs.to_string();
             let reason = if self.accepting { "over max_calls" } else { "shutting down" };
             let peer = tx.peer;
@@ -576,63 +582,65 @@ impl Endpoint {
 
     fn handle_in_dialog(&mut self, now: Instant, id: u64, call: CallHandle, method: Method) {
         let seq = self.servers[&id].1.request.cseq().map(|c| c.seq).unwrap_or(0);
-        if let Some(c) = self.calls.get_mut(&call) {
-            if seq < c.dialog.remote_seq && method != Method::Ack {
-                // §12.2.2: a lower CSeq is out of order.
-                return self.respond_simple(now, id, 500, &[("Retry-After", "1")]);
-            }
-            c.dialog.remote_seq = c.dialog.remote_seq.max(seq);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return self.respond_simple(now, id, 481, &[]);
+        };
+        if seq < c.dialog.remote_seq {
+            // §12.2.2: a lower CSeq is out of order.
+            return self.respond_simple(now, id, 500, &[("Retry-After", "1")]);
         }
+        c.dialog.remote_seq = seq;
+        let state = c.state;
         match method {
             Method::Bye => {
                 self.respond_simple(now, id, 200, &[]);
-                let was_early = self.calls.get(&call).is_some_and(|c| c.state == CallState::Early);
-                if was_early {
-                    // BYE on an early dialog (§15): end the INVITE with 487.
-                    self.final_to_invite(now, call, 487, &[], None);
-                }
+                // On an early dialog (§15) the INVITE gets 487 as the call ends.
                 self.stop_2xx(now, call);
-                self.end_call(call, EndReason::RemoteBye);
+                if state == CallState::HungUp {
+                    self.forget_call(now, call);
+                } else {
+                    self.end_call(now, call, EndReason::RemoteBye);
+                }
             }
             Method::Info => {
                 let req = &self.servers[&id].1.request;
                 let content_type = Bytes::copy_from_slice(req.content_type().unwrap_or_default());
                 let body = req.body_bytes();
                 self.respond_simple(now, id, 200, &[]);
-                self.events.push_back(Event::Info {
-                    call,
-                    content_type,
-                    body,
-                });
+                if state != CallState::HungUp {
+                    self.events.push_back(Event::Info {
+                        call,
+                        content_type,
+                        body,
+                    });
+                }
             }
             Method::Options => self.respond_simple(now, id, 200, &[("Allow", ALLOW), ("Accept", ACCEPT)]),
             Method::Invite => {
-                let pending = self.calls.get(&call).map(|c| (c.state, c.reinvite_tx.is_some()));
-                match pending {
-                    Some((CallState::Confirmed, false)) => {
-                        let req = &self.servers[&id].1.request;
-                        let sdp = (!req.body().is_empty()).then(|| req.body_bytes());
-                        let key = self.servers[&id].0.clone();
-                        self.respond_simple(now, id, 100, &[]);
-                        if let Some(c) = self.calls.get_mut(&call) {
-                            c.reinvite_tx = Some(key);
-                        }
-                        if let Some((_, tx)) = self.servers.get_mut(&id) {
-                            tx.call = Some(call);
-                        }
-                        self.events.push_back(Event::ReInvite { call, sdp });
-                    }
-                    // §14.2: an INVITE while one is pending gets 491 (or 500 on the UAS side).
-                    Some(_) => self.respond_simple(now, id, 491, &[]),
-                    None => self.respond_simple(now, id, 481, &[]),
+                let pending = self.calls.get(&call).is_some_and(|c| c.reinvite_tx.is_some());
+                if state != CallState::Confirmed || pending {
+                    // §14.2: an INVITE while another is in progress.
+                    return self.respond_simple(now, id, 491, &[]);
                 }
+                let req = &self.servers[&id].1.request;
+                let sdp = (!req.body().is_empty()).then(|| req.body_bytes());
+                let key = self.servers[&id].0.clone();
+                self.respond_simple(now, id, 100, &[]);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.reinvite_tx = Some(key);
+                }
+                if let Some((_, tx)) = self.servers.get_mut(&id) {
+                    tx.call = Some(call);
+                }
+                self.events.push_back(Event::ReInvite { call, sdp });
             }
             _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
         }
     }
 
+    /// An ACK for a 2xx: a transaction of its own, matched to the dialog and,
+    /// by its CSeq number, to the INVITE it acknowledges (§13.3.1.4, §17.1.1.3).
     fn handle_ack(&mut self, now: Instant, msg: &Message) {
-        // ACK for a 2xx: a new transaction, matched to the dialog (§13.3.1.4).
         let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(<[u8]>::to_vec)) else {
             return;
         };
@@ -641,39 +649,74 @@ impl Endpoint {
         let Some(&call) = self.dialogs.get(&(call_id, tag)) else {
             return;
         };
-        self.stop_2xx(now, call);
-        self.call_acked(call, msg);
+        let Ok(cseq) = msg.cseq() else { return };
+        let Some(c) = self.calls.get(&call) else { return };
+        let invite = std::iter::once(&c.invite_tx)
+            .chain(&c.reinvite_tx)
+            .filter_map(|key| self.server_keys.get(key).copied())
+            .find(|id| self.servers[id].1.request.cseq().is_ok_and(|s| s.seq == cseq.seq));
+        if let Some(id) = invite {
+            self.ack_2xx(now, call, id, msg);
+        }
     }
 
-    fn call_acked(&mut self, call: CallHandle, msg: &Message) {
-        let Some(c) = self.calls.get_mut(&call) else {
+    /// The ACK for the 2xx of INVITE server transaction `id` of `call` arrived.
+    fn ack_2xx(&mut self, now: Instant, call: CallHandle, id: u64, msg: &Message) {
+        let Some((key, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) else {
             return;
         };
-        if c.state != CallState::Answered {
+        if m.state() != invite_server::State::Accepted {
             return;
         }
-        c.state = CallState::Confirmed;
-        let sdp = (!msg.body().is_empty()).then(|| msg.body_bytes());
-        self.events.push_back(Event::Acked { call, sdp });
+        m.ack_2xx(now);
+        let key = key.clone();
+        self.flush_server(now, id);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let first = if c.invite_tx == key {
+            match c.state {
+                CallState::Answered => {
+                    c.state = CallState::Confirmed;
+                    true
+                }
+                CallState::HungUp => {
+                    // The BYE the application asked for can go now (§15).
+                    self.send_bye(now, call);
+                    self.forget_call(now, call);
+                    false
+                }
+                // A retransmitted ACK.
+                CallState::Early | CallState::Confirmed => false,
+            }
+        } else if c.reinvite_tx.as_ref() == Some(&key) {
+            c.reinvite_tx = None;
+            true
+        } else {
+            false
+        };
+        if first {
+            let sdp = (!msg.body().is_empty()).then(|| msg.body_bytes());
+            self.events.push_back(Event::Acked { call, sdp });
+        }
     }
 
-    /// Tells the INVITE server transaction(s) of the call that the 2xx was acknowledged.
+    /// Stops the 2xx retransmissions of the call's INVITE server transactions
+    /// without an ACK (the call is ending).
     fn stop_2xx(&mut self, now: Instant, call: CallHandle) {
-        let keys: Vec<TxKey> = self
-            .calls
-            .get(&call)
-            .map(|c| std::iter::once(c.invite_tx.clone()).chain(c.reinvite_tx.clone()).collect())
-            .unwrap_or_default();
-        for key in keys {
-            if let Some(&id) = self.server_keys.get(&key) {
-                if let Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) {
-                    if m.state() == invite_server::State::Accepted {
-                        m.ack_2xx(now);
-                    }
-                }
-                self.flush_server(now, id);
+        for id in self.invite_ids(call) {
+            if let Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) {
+                m.ack_2xx(now);
             }
+            self.flush_server(now, id);
         }
+    }
+
+    /// The server transactions of the call's INVITE and pending re-INVITE.
+    fn invite_ids(&self, call: CallHandle) -> Vec<u64> {
+        let Some(c) = self.calls.get(&call) else { return Vec::new() };
+        std::iter::once(&c.invite_tx)
+            .chain(&c.reinvite_tx)
+            .filter_map(|key| self.server_keys.get(key).copied())
+            .collect()
     }
 
     fn handle_cancel(&mut self, now: Instant, peer: Peer, key: TxKey, msg: Message) {
@@ -721,17 +764,18 @@ impl Endpoint {
             self.servers.get(&target),
             Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) if m.state() == invite_server::State::Proceeding
         );
-        if pending {
-            let call = self.servers[&target].1.call;
-            self.respond_simple(now, target, 487, &[]);
-            if let Some(call) = call {
-                if self.calls.get(&call).is_some_and(|c| c.state == CallState::Early) {
-                    self.end_call(call, EndReason::Cancelled);
-                } else if let Some(c) = self.calls.get_mut(&call) {
-                    // A cancelled re-INVITE: the call goes on.
-                    c.reinvite_tx = None;
-                }
-            }
+        if !pending {
+            // Already answered: the CANCEL has no effect (§9.2).
+            return;
+        }
+        let call = self.servers[&target].1.call;
+        self.respond_simple(now, target, 487, &[]);
+        let Some(call) = call else { return };
+        if self.calls.get(&call).is_some_and(|c| c.state == CallState::Early) {
+            self.end_call(now, call, EndReason::Cancelled);
+        } else if let Some(c) = self.calls.get_mut(&call) {
+            // A cancelled re-INVITE: the call goes on.
+            c.reinvite_tx = None;
         }
     }
 
@@ -748,14 +792,18 @@ impl Endpoint {
         self.flush_client(now, id);
     }
 
-    /// Deadlines are kept in a heap with lazy deletion: a stale entry only
-    /// causes an early, harmless `handle_timeout`.
+    /// Fires the deadlines due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, _))) = self.timers.peek() {
+        // Deadlines live in a heap with lazy deletion: `deadlines` says which
+        // entry of each machine is current, and stale ones are skipped.
+        loop {
+            self.prune_timers();
+            let Some(Reverse((at, _))) = self.timers.peek() else { break };
             if *at > now {
                 break;
             }
             let Some(Reverse((_, owner))) = self.timers.pop() else { break };
+            self.deadlines.remove(&owner);
             match owner {
                 Owner::Server(id) => {
                     if let Some((_, tx)) = self.servers.get_mut(&id) {
@@ -800,12 +848,13 @@ impl Endpoint {
     /// Sends a provisional response (180, 183) on the initial INVITE.
     pub fn provisional(&mut self, now: Instant, call: CallHandle, code: u16) {
         let Some(c) = self.calls.get(&call) else { return };
-        if c.state != CallState::Early {
+        if c.state != CallState::Early || !(101..=199).contains(&code) {
             return;
         }
         if let Some(&id) = self.server_keys.get(&c.invite_tx) {
             self.respond_simple(now, id, code, &[]);
         }
+        self.drain_finished(now);
     }
 
     /// Answers the call with 200 OK and `sdp` (an answer, or an offer if the
@@ -818,32 +867,48 @@ impl Endpoint {
         c.state = CallState::Answered;
         let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
         self.final_to_invite(now, call, 200, &[("Contact", &contact), ("Allow", ALLOW)], Some(sdp));
+        self.drain_finished(now);
     }
 
-    /// Rejects a call that was not answered yet (e.g. 488, 503, 403).
+    /// Rejects a call that was not answered yet with a 300-699 status (e.g.
+    /// 488, 503, 403); other codes are ignored.
     pub fn reject(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)]) {
         let Some(c) = self.calls.get(&call) else { return };
-        if c.state != CallState::Early {
+        if c.state != CallState::Early || !(300..=699).contains(&code) {
             return;
         }
         self.final_to_invite(now, call, code, extra, None);
-        self.end_call(call, EndReason::Rejected(code));
+        self.end_call(now, call, EndReason::Rejected(code));
+        self.drain_finished(now);
     }
 
     /// Hangs up: BYE for an answered call, 480 for one not yet answered.
+    ///
+    /// Between our 2xx and its ACK the call ends for the application at once,
+    /// but the BYE waits for the ACK, or for Timer L if none comes (RFC 3261
+    /// §15); the 2xx is retransmitted meanwhile.
     pub fn hangup(&mut self, now: Instant, call: CallHandle) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else { return };
         match c.state {
             CallState::Early => {
                 self.final_to_invite(now, call, 480, &[], None);
-                self.end_call(call, EndReason::LocalHangup);
+                self.end_call(now, call, EndReason::LocalHangup);
             }
-            CallState::Answered | CallState::Confirmed => {
-                self.send_bye(now, call);
+            CallState::Answered => {
+                c.state = CallState::HungUp;
+                self.events.push_back(Event::Ended {
+                    call,
+                    reason: EndReason::LocalHangup,
+                });
+            }
+            CallState::Confirmed => {
                 self.stop_2xx(now, call);
-                self.end_call(call, EndReason::LocalHangup);
+                self.send_bye(now, call);
+                self.end_call(now, call, EndReason::LocalHangup);
             }
+            CallState::HungUp => {}
         }
+        self.drain_finished(now);
     }
 
     /// Answers a pending re-INVITE with 200 and `sdp`.
@@ -851,26 +916,45 @@ impl Endpoint {
         self.finish_reinvite(now, call, 200, Some(sdp));
     }
 
-    /// Rejects a pending re-INVITE (e.g. 488); the call goes on unchanged.
+    /// Rejects a pending re-INVITE with a 300-699 status (e.g. 488); the call
+    /// goes on unchanged.
     pub fn reject_reinvite(&mut self, now: Instant, call: CallHandle, code: u16) {
-        self.finish_reinvite(now, call, code, None);
+        if (300..=699).contains(&code) {
+            self.finish_reinvite(now, call, code, None);
+        }
     }
 
     fn finish_reinvite(&mut self, now: Instant, call: CallHandle, code: u16, sdp: Option<Bytes>) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get(&call) else { return };
         let Some(key) = c.reinvite_tx.clone() else { return };
-        if code >= 300 {
+        let Some(&id) = self.server_keys.get(&key) else { return };
+        let (_, tx) = &self.servers[&id];
+        let ServerMachine::Invite(m) = &tx.machine else { return };
+        if m.state() != invite_server::State::Proceeding {
+            // Already answered; the ACK or Timer L clears `reinvite_tx`.
+            return;
+        }
+        // §12.2.2: a re-INVITE is a target refresh; the Contact counts once accepted.
+        let target = tx
+            .request
+            .contacts()
+            .next()
+            .and_then(Result::ok)
+            .map(|contact| Bytes::copy_from_slice(contact.uri.raw));
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let extra: Vec<(&str, String)> = if code < 300 {
+            if let Some(target) = target {
+                c.dialog.remote_target = target;
+            }
+            let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
+            vec![("Contact", contact), ("Allow", ALLOW.to_owned())]
+        } else {
             c.reinvite_tx = None;
-        }
-        let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
-        if let Some(&id) = self.server_keys.get(&key) {
-            let extra: Vec<(&str, &str)> = if code < 300 {
-                vec![("Contact", &contact), ("Allow", ALLOW)]
-            } else {
-                vec![]
-            };
-            self.respond_full(now, id, code, &extra, sdp);
-        }
+            vec![]
+        };
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.respond_full(now, id, code, &extra, sdp);
+        self.drain_finished(now);
     }
 
     fn final_to_invite(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)], sdp: Option<Bytes>) {
@@ -899,11 +983,29 @@ impl Endpoint {
         self.flush_client(now, id);
     }
 
-    fn end_call(&mut self, call: CallHandle, reason: EndReason) {
-        if let Some(c) = self.calls.remove(&call) {
-            self.dialogs.remove(&(c.dialog.call_id.clone(), c.dialog.local_tag.clone()));
+    /// Ends the call and tells the application why.
+    fn end_call(&mut self, now: Instant, call: CallHandle, reason: EndReason) {
+        if self.forget_call(now, call) {
             self.events.push_back(Event::Ended { call, reason });
         }
+    }
+
+    /// Forgets the call and its dialog; an INVITE or re-INVITE of the call
+    /// still waiting for the application gets 487 (§15.1.2). Returns whether
+    /// the call existed.
+    fn forget_call(&mut self, now: Instant, call: CallHandle) -> bool {
+        for id in self.invite_ids(call) {
+            let proceeding = matches!(
+                &self.servers[&id].1.machine,
+                ServerMachine::Invite(m) if m.state() == invite_server::State::Proceeding
+            );
+            if proceeding {
+                self.respond_simple(now, id, 487, &[]);
+            }
+        }
+        let Some(c) = self.calls.remove(&call) else { return false };
+        self.dialogs.remove(&(c.dialog.call_id.clone(), c.dialog.local_tag.clone()));
+        true
     }
 
     fn respond_simple(&mut self, now: Instant, id: u64, code: u16, extra: &[(&str, &str)]) {
@@ -914,8 +1016,17 @@ impl Endpoint {
         let Some((_, tx)) = self.servers.get_mut(&id) else { return };
         let mut b = response(&tx.request, code)
             .source(tx.peer.remote)
-            .to_tag(&tx.tag)
-            .header("Server", &self.config.user_agent);
+            .to_tag(&tx.tag);
+        if matches!(tx.machine, ServerMachine::Invite(_)) && (101..=299).contains(&code) {
+            // §12.1.1: a response that creates a dialog carries the request's
+            // Record-Route, in order, so the caller learns the route set.
+            for route in tx.request.values(HeaderName::RecordRoute) {
+                // Folding inside a value becomes plain white space.
+                let route: Vec<u8> = route.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect();
+                b = b.header("Record-Route", route);
+            }
+        }
+        b = b.header("Server", &self.config.user_agent);
         for (name, value) in extra {
             b = b.header(name, value);
         }
@@ -942,7 +1053,7 @@ impl Endpoint {
 
     /// Moves a server machine's output to the endpoint's queues.
     fn flush_server(&mut self, now: Instant, id: u64) {
-        let Some((_, tx)) = self.servers.get_mut(&id) else { return };
+        let Some((key, tx)) = self.servers.get_mut(&id) else { return };
         let peer = response_peer(tx.peer, &tx.request);
         let call = tx.call;
         let mut no_ack = false;
@@ -964,19 +1075,39 @@ impl Endpoint {
                 while m.poll_event().is_some() {}
             }
         }
-        self.arm(now, Owner::Server(id));
-        if no_ack {
-            if let Some(call) = call {
-                // §13.3.1.4: no ACK → end the dialog with BYE.
-                if self.calls.get(&call).is_some_and(|c| c.state == CallState::Answered) {
-                    self.send_bye(now, call);
-                    self.end_call(call, EndReason::NoAck);
-                }
-            }
+        let key = no_ack.then(|| key.clone());
+        self.arm(Owner::Server(id));
+        if let (Some(key), Some(call)) = (key, call) {
+            self.no_ack(now, call, &key);
         }
     }
 
-    fn flush_client(&mut self, now: Instant, id: u64) {
+    /// §13.3.1.4: Timer L fired without the ACK of the 2xx to INVITE `key`: the
+    /// dialog is confirmed but the session ends, with a BYE.
+    fn no_ack(&mut self, now: Instant, call: CallHandle, key: &TxKey) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let reinvite = c.reinvite_tx.as_ref() == Some(key);
+        if reinvite {
+            c.reinvite_tx = None;
+        }
+        match c.state {
+            CallState::Answered => {
+                self.send_bye(now, call);
+                self.end_call(now, call, EndReason::NoAck);
+            }
+            CallState::HungUp => {
+                self.send_bye(now, call);
+                self.forget_call(now, call);
+            }
+            CallState::Confirmed if reinvite => {
+                self.send_bye(now, call);
+                self.end_call(now, call, EndReason::NoAck);
+            }
+            CallState::Early | CallState::Confirmed => {}
+        }
+    }
+
+    fn flush_client(&mut self, _now: Instant, id: u64) {
         let Some(tx) = self.clients.get_mut(&id) else { return };
         while let Some(payload) = tx.machine.poll_transmit() {
             self.transmits.push_back(Transmit { peer: tx.peer, payload });
@@ -984,10 +1115,12 @@ impl Endpoint {
         while let Some(e) = tx.machine.poll_event() {
             let _: non_invite_client::Event = e;
         }
-        self.arm(now, Owner::Client(id));
+        self.arm(Owner::Client(id));
     }
 
-    fn arm(&mut self, _now: Instant, owner: Owner) {
+    /// Records the machine's next deadline; the heap gets an entry only when
+    /// it changes.
+    fn arm(&mut self, owner: Owner) {
         let at = match &owner {
             Owner::Server(id) => self.servers.get(id).and_then(|(_, tx)| match &tx.machine {
                 ServerMachine::Invite(m) => m.poll_timeout(),
@@ -995,8 +1128,27 @@ impl Endpoint {
             }),
             Owner::Client(id) => self.clients.get(id).and_then(|tx| tx.machine.poll_timeout()),
         };
-        if let Some(at) = at {
-            self.timers.push(Reverse((at, owner)));
+        match at {
+            Some(at) => {
+                if self.deadlines.insert(owner.clone(), at) != Some(at) {
+                    self.timers.push(Reverse((at, owner)));
+                }
+            }
+            None => {
+                self.deadlines.remove(&owner);
+            }
+        }
+        self.prune_timers();
+    }
+
+    /// Drops stale entries from the top of the heap, so that its top is the
+    /// next real deadline.
+    fn prune_timers(&mut self) {
+        while let Some(Reverse((at, owner))) = self.timers.peek() {
+            if self.deadlines.get(owner) == Some(at) {
+                break;
+            }
+            self.timers.pop();
         }
     }
 
@@ -1015,6 +1167,7 @@ impl Endpoint {
             if let Some((key, _)) = self.servers.remove(&id) {
                 self.server_keys.remove(&key);
             }
+            self.deadlines.remove(&Owner::Server(id));
         }
         let done: Vec<u64> = self
             .clients
@@ -1025,7 +1178,9 @@ impl Endpoint {
         for id in done {
             self.clients.remove(&id);
             self.client_branches.retain(|_, v| *v != id);
+            self.deadlines.remove(&Owner::Client(id));
         }
+        self.prune_timers();
     }
 
     fn tx_key(msg: &Message, method: &Method) -> Option<TxKey> {
