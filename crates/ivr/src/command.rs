@@ -1,0 +1,181 @@
+//! What the flow tells the shell: [`Command`], and the call's [`Disposition`].
+
+use std::fmt;
+
+use crate::Lang;
+
+/// One prompt to play: the file `<prompts_dir>/<lang>/<id>.wav`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PromptRef {
+    /// The language directory.
+    pub lang: Lang,
+    /// The prompt id of `prompts/prompts.toml` (file name without `.wav`).
+    pub id: String,
+}
+
+/// Something the shell must do, taken with [`Flow::poll_command`](crate::Flow::poll_command)
+/// in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Play these prompts back to back, then send [`Input::PromptFinished`](crate::Input::PromptFinished)
+    /// once. The flow never sends a `Play` while another is playing without a
+    /// [`Command::StopPlayback`] before it.
+    Play {
+        /// The play list.
+        prompts: Vec<PromptRef>,
+        /// A key press interrupts this list. The flow itself emits `StopPlayback` when it
+        /// takes the key; the flag lets the shell cut the audio at the start of the tone.
+        barge_in: bool,
+    },
+    /// Stop the play list now; no `PromptFinished` for it.
+    StopPlayback,
+    /// Start recording the caller. The beep is not part of this: the flow plays it as a
+    /// prompt (`beep`) just before, so the tone is swappable like any prompt, checked by
+    /// `hotline check`, and not in the message. The shell ends the recording on
+    /// `finish_key`, `silence_ms` of silence, `max_ms` or hang-up, and reports
+    /// [`Input::RecordingFinished`](crate::Input::RecordingFinished). Keys pressed while
+    /// recording need not reach the flow; it ignores them.
+    Record {
+        /// Longest recording.
+        max_ms: u64,
+        /// End after this much continuous silence; `None`: never on silence.
+        silence_ms: Option<u64>,
+        /// The key that ends the recording; `None`: no key does.
+        finish_key: Option<char>,
+    },
+    /// Stop the running recording and keep what was recorded (call-length cap).
+    StopRecording,
+    /// Put the call in the operator queue, for an operator who speaks `lang`. The shell
+    /// reports [`Input::QueueUpdate`](crate::Input::QueueUpdate),
+    /// [`Input::OperatorAnswered`](crate::Input::OperatorAnswered) or
+    /// [`Input::OperatorUnavailable`](crate::Input::OperatorUnavailable). The flow plays
+    /// the hold music and position announcements itself.
+    Enqueue {
+        /// The caller's language.
+        lang: Lang,
+    },
+    /// Take the call out of the queue (the flow gave up waiting, the call-length cap, or
+    /// the caller hung up). After this, queue inputs are ignored.
+    LeaveQueue,
+    /// Hang up the call (BYE). [`Command::Outcome`] follows at once.
+    HangUp,
+    /// The call is over: what it came to. Emitted exactly once per call, last.
+    Outcome {
+        /// What the call came to.
+        disposition: Disposition,
+        /// The language the caller chose (or defaulted to); `None` if the call ended before.
+        language: Option<Lang>,
+        /// The nodes the call went through, in order (`goto` nodes left out).
+        path: Vec<String>,
+        /// The call's reference number, as given to [`Flow::new`](crate::Flow::new).
+        reference: String,
+    },
+    /// A line for the call's event log. Never holds the caller's number (the flow never
+    /// sees it) nor keys pressed during a recording.
+    Event {
+        /// What happened.
+        kind: EventKind,
+        /// The node, key or figure concerned.
+        detail: String,
+    },
+}
+
+/// What a call came to, as the store and the API name it (`disposition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// The caller left a message of at least `min_message_ms`.
+    Message,
+    /// The caller talked to an operator (wins over `Message`).
+    Operator,
+    /// The caller left (or the call-length cap ended the call) with neither.
+    Abandoned,
+    /// The call was refused before the flow ran (set by the shell, never by the flow).
+    Rejected,
+    /// The flow broke (unknown node, a loop of `goto` nodes) with neither a message nor an
+    /// operator.
+    Failed,
+}
+
+impl Disposition {
+    /// The name stored with the call.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Operator => "operator",
+            Self::Abandoned => "abandoned",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of a [`Command::Event`]; [`EventKind::as_str`] is the `kind` stored with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The flow entered a node. Detail: the node id.
+    Node,
+    /// A key press outside a recording. Detail: the key.
+    Digit,
+    /// A key that is not an option of the menu. Detail: `node key`.
+    InvalidOption,
+    /// A menu waited `timeout_ms` for a key in vain. Detail: the node id.
+    NoInput,
+    /// The language was set. Detail: the code, then `key` or `default`.
+    Language,
+    /// A recording started. Detail: the node id.
+    RecordingStarted,
+    /// A recording ended. Detail: the reason and the duration in ms.
+    RecordingFinished,
+    /// The queue position changed. Detail: the position.
+    QueuePosition,
+    /// An operator took the call.
+    OperatorAnswered,
+    /// No operator could take the call.
+    OperatorUnavailable,
+    /// The flow stopped waiting for an operator (`max_wait_ms`).
+    QueueTimeout,
+    /// The call reached `max_call_ms`.
+    MaxCallLength,
+    /// The caller hung up.
+    HungUp,
+    /// The flow hung up.
+    HangUp,
+    /// The flow broke. Detail: what went wrong.
+    Error,
+}
+
+impl EventKind {
+    /// The name stored in the call's event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Node => "node",
+            Self::Digit => "digit",
+            Self::InvalidOption => "invalid-option",
+            Self::NoInput => "no-input",
+            Self::Language => "language",
+            Self::RecordingStarted => "recording-started",
+            Self::RecordingFinished => "recording-finished",
+            Self::QueuePosition => "queue-position",
+            Self::OperatorAnswered => "operator-answered",
+            Self::OperatorUnavailable => "operator-unavailable",
+            Self::QueueTimeout => "queue-timeout",
+            Self::MaxCallLength => "max-call-length",
+            Self::HungUp => "hung-up",
+            Self::HangUp => "hang-up",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,116 @@
+//! `enqueue` nodes: wait for an operator.
+//!
+//! Entering sends [`Command::Enqueue`] at once (the caller's place counts from then) and
+//! plays the node's prompts; then the `hold` prompt loops. At the end of each loop, if
+//! the position changed since it was last said, `position_prompt` and the position (digit
+//! by digit) come first. An operator answering ends the flow's part (the caller talks to
+//! a person, and the call-length cap no longer applies); no operator, or `max_wait_ms`
+//! passed, goes to `unavailable`. Keys are logged and otherwise ignored.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Flow, Step};
+use crate::{Command, EnqueueNode, EventKind, Node};
+
+/// A call in an `enqueue` node.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    node: String,
+    /// `max_wait_ms` after entering.
+    deadline: Option<Instant>,
+    /// The last position the queue reported.
+    position: Option<u32>,
+    /// The last position said to the caller.
+    announced: Option<u32>,
+}
+
+impl Waiting {
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+}
+
+impl Flow {
+    pub(super) fn enter_queue(&mut self, now: Instant, id: &str, node: &EnqueueNode) {
+        self.typed.clear();
+        self.step = Step::Queue(Waiting {
+            node: id.to_owned(),
+            deadline: node.max_wait_ms.map(|ms| now + Duration::from_millis(ms)),
+            position: None,
+            announced: None,
+        });
+        self.out.push_back(Command::Enqueue { lang: self.lang });
+        self.queued = true;
+        if !self.play(&node.prompts, false) {
+            self.hold();
+        }
+    }
+
+    /// Plays the next hold loop, after the position if it changed.
+    pub(super) fn hold(&mut self) {
+        let Step::Queue(w) = &mut self.step else {
+            return;
+        };
+        let def = Arc::clone(&self.def);
+        let Some(Node::Enqueue(node)) = def.node(&w.node) else {
+            return;
+        };
+        let position = w.position.filter(|p| w.announced != Some(*p));
+        let position = node.position_prompt.as_deref().zip(position);
+        if position.is_some() {
+            w.announced = w.position;
+        }
+        let number = position.map(|(_, p)| p.to_string()).unwrap_or_default();
+        let list: Vec<&str> = position
+            .map(|(prompt, _)| prompt)
+            .into_iter()
+            .chain(Self::digits(&number))
+            .chain(node.hold.as_deref())
+            .collect();
+        self.play(&list, false);
+    }
+
+    pub(super) fn queue_update(&mut self, position: u32) {
+        self.event(EventKind::QueuePosition, position.to_string());
+        if let Step::Queue(w) = &mut self.step {
+            w.position = Some(position);
+        }
+        // Nothing plays (no hold prompt): say the new position now.
+        if !self.playing {
+            self.hold();
+        }
+    }
+
+    pub(super) fn operator_answered(&mut self) {
+        self.event(EventKind::OperatorAnswered, "");
+        self.queued = false;
+        self.operator = true;
+        self.cap_at = None;
+        self.stop_playback();
+        self.step = Step::Connected;
+    }
+
+    pub(super) fn operator_unavailable(&mut self, now: Instant) {
+        self.event(EventKind::OperatorUnavailable, "");
+        self.queued = false;
+        self.stop_playback();
+        self.unavailable(now);
+    }
+
+    pub(super) fn queue_timeout(&mut self, now: Instant) {
+        self.event(EventKind::QueueTimeout, "");
+        self.queued = false;
+        self.out.push_back(Command::LeaveQueue);
+        self.stop_playback();
+        self.unavailable(now);
+    }
+
+    fn unavailable(&mut self, now: Instant) {
+        let Step::Queue(w) = &self.step else { return };
+        let def = Arc::clone(&self.def);
+        if let Some(Node::Enqueue(node)) = def.node(&w.node) {
+            self.go_to(now, &node.unavailable);
+        }
+    }
+}

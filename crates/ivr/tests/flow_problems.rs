@@ -1,0 +1,166 @@
+//! `validate` finds what `hotline check` must report: unknown and unreachable nodes,
+//! missing prompts, menus without a no-input path, no start node.
+
+use hotline_ivr::{FlowDef, FlowProblem, Lang};
+
+/// A small sound flow; each test breaks one thing in it.
+const SOUND: &str = r#"
+start = "welcome"
+language = "es"
+max_call_ms = 600_000
+on_max_call = "bye"
+
+[nodes.welcome]
+kind = "language"
+prompts = ["welcome"]
+options = { "1" = "es", "2" = "qu" }
+default = "es"
+timeout_ms = 5_000
+next = "menu"
+
+[nodes.menu]
+kind = "menu"
+prompts = ["main-menu"]
+options = { "1" = "info", "2" = "bye" }
+timeout_ms = 6_000
+no_input = "bye"
+
+[nodes.info]
+kind = "play"
+prompts = ["information"]
+next = "menu"
+
+[nodes.bye]
+kind = "hangup"
+prompts = ["goodbye"]
+"#;
+
+fn problems(text: &str) -> Vec<FlowProblem> {
+    FlowDef::from_toml(text)
+        .expect("loads")
+        .validate(|_, _| true)
+}
+
+fn messages(problems: &[FlowProblem]) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn the_sound_flow_has_no_problem() {
+    assert_eq!(problems(SOUND), []);
+}
+
+#[test]
+fn unknown_node() {
+    let p = problems(&SOUND.replace(r#""1" = "info""#, r#""1" = "infos""#));
+    assert!(p.contains(&FlowProblem::UnknownNode {
+        node: Some("menu".into()),
+        key: "options.1".into(),
+        target: "infos".into(),
+    }));
+    assert!(messages(&p).contains(&"node `menu`, key `options.1`: no node `infos`".to_owned()));
+    // `info` now has no way in.
+    assert!(p.contains(&FlowProblem::Unreachable {
+        node: "info".into()
+    }));
+}
+
+#[test]
+fn unknown_node_at_the_top() {
+    let p = problems(&SOUND.replace(r#"on_max_call = "bye""#, r#"on_max_call = "ciao""#));
+    assert_eq!(
+        p,
+        [FlowProblem::UnknownNode {
+            node: None,
+            key: "on_max_call".into(),
+            target: "ciao".into()
+        }]
+    );
+}
+
+#[test]
+fn unreachable_node() {
+    let text = format!("{SOUND}\n[nodes.orphan]\nkind = \"goto\"\nnext = \"menu\"\n");
+    let p = problems(&text);
+    assert_eq!(
+        p,
+        [FlowProblem::Unreachable {
+            node: "orphan".into()
+        }]
+    );
+    assert_eq!(messages(&p), ["node `orphan`: unreachable from `start`"]);
+}
+
+#[test]
+fn missing_prompt_in_one_language() {
+    let def = FlowDef::from_toml(SOUND).expect("loads");
+    let p = def.validate(|lang, id| !(lang == Lang::Qu && id == "information"));
+    assert_eq!(
+        p,
+        [FlowProblem::MissingPrompt {
+            node: "info".into(),
+            key: "prompts".into(),
+            lang: Lang::Qu,
+            prompt: "information".into(),
+        }]
+    );
+    assert_eq!(
+        messages(&p),
+        ["node `info`, key `prompts`: prompt `information` missing in `qu`"]
+    );
+}
+
+#[test]
+fn missing_prompt_in_every_language_is_reported_once_each() {
+    let p = problems(SOUND);
+    assert!(p.is_empty());
+    let def = FlowDef::from_toml(SOUND).expect("loads");
+    let p = def.validate(|_, id| id != "goodbye");
+    assert_eq!(p.len(), 2, "{p:#?}");
+}
+
+#[test]
+fn menu_without_no_input() {
+    let p = problems(&SOUND.replace("no_input = \"bye\"\n", ""));
+    assert_eq!(
+        p,
+        [FlowProblem::MenuWithoutNoInput {
+            node: "menu".into()
+        }]
+    );
+    assert_eq!(
+        messages(&p),
+        ["node `menu`: menu without a `no_input` node"]
+    );
+}
+
+#[test]
+fn no_start_node() {
+    let p = problems(&SOUND.replace(r#"start = "welcome""#, r#"start = "hello""#));
+    assert!(p.contains(&FlowProblem::NoStart {
+        start: "hello".into()
+    }));
+    assert!(messages(&p).contains(&"key `start`: no node `hello`".to_owned()));
+}
+
+#[test]
+fn max_call_node_that_does_not_hang_up() {
+    let p = problems(&SOUND.replace(r#"on_max_call = "bye""#, r#"on_max_call = "info""#));
+    assert_eq!(
+        p,
+        [FlowProblem::MaxCallNotHangUp {
+            node: "info".into()
+        }]
+    );
+}
+
+#[test]
+fn goto_loop() {
+    let text = SOUND.replace(r#""1" = "info""#, r#""1" = "a""#)
+        + "[nodes.a]\nkind = \"goto\"\nnext = \"b\"\n[nodes.b]\nkind = \"goto\"\nnext = \"a\"\n";
+    let p = problems(&text);
+    assert!(
+        p.contains(&FlowProblem::GotoLoop { node: "a".into() }),
+        "{p:#?}"
+    );
+}

@@ -1,0 +1,42 @@
+//! A key that is not an option: "invalid option", the menu again; twice leaves the
+//! menu for the message path.
+
+mod common;
+
+use common::{Call, play};
+use hotline_ivr::{Command, EventKind, Lang};
+
+#[test]
+fn invalid_then_retry() {
+    let mut c = Call::new();
+    c.reach_main_menu('1');
+    assert_eq!(
+        c.key('7'),
+        [
+            Command::StopPlayback,
+            play(Lang::Es, &["invalid-option", "main-menu"], true)
+        ]
+    );
+    assert!(c.logged(EventKind::InvalidOption, "main-menu 7"));
+    // The retry is barge-in too.
+    assert_eq!(
+        c.key('1'),
+        [
+            Command::StopPlayback,
+            play(Lang::Es, &["information"], true)
+        ]
+    );
+}
+
+#[test]
+fn invalid_twice_leaves_a_message() {
+    let mut c = Call::new();
+    c.reach_main_menu('1');
+    c.key('*');
+    c.finished();
+    assert_eq!(c.key('0'), [play(Lang::Es, &["invalid-option"], false)]);
+    assert_eq!(
+        c.finished(),
+        [play(Lang::Es, &["message-instructions", "beep"], true)]
+    );
+}
