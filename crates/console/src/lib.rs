@@ -27,11 +27,19 @@ pub trait HealthProbe: Send + Sync + 'static {
     fn checks(&self) -> Vec<Check>;
 }
 
+/// Renders the Prometheus text for `GET /metrics`.
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Prometheus text exposition format 0.0.4.
+    fn render(&self) -> String;
+}
+
 /// The console's shared state.
 #[derive(Clone)]
 pub struct AppState {
     /// Health of SIP, storage, database.
     pub health: Arc<dyn HealthProbe>,
+    /// Counters and histograms.
+    pub metrics: Arc<dyn MetricsSource>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -42,7 +50,10 @@ impl std::fmt::Debug for AppState {
 
 /// The console's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 #[derive(Serialize)]
@@ -58,8 +69,23 @@ async fn healthz(State(state): State<AppState>) -> Response {
         status: if ok { "ok" } else { "unavailable" },
         checks,
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -73,14 +99,42 @@ mod tests {
     struct Fixed(bool);
     impl HealthProbe for Fixed {
         fn checks(&self) -> Vec<Check> {
-            vec![Check { name: "sip", ok: self.0 }]
+            vec![Check {
+                name: "sip",
+                ok: self.0,
+            }]
         }
+    }
+    impl MetricsSource for Fixed {
+        fn render(&self) -> String {
+            "hotline_calls_total 1\n".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        let app = router(AppState {
+            health: Arc::new(Fixed(true)),
+            metrics: Arc::new(Fixed(true)),
+        });
+        let res = app
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"hotline_calls_total 1\n");
     }
 
     #[tokio::test]
     async fn healthz_reflects_probe() {
         for (ok, code) in [(true, 200), (false, 503)] {
-            let app = router(AppState { health: Arc::new(Fixed(ok)) });
+            let app = router(AppState {
+                health: Arc::new(Fixed(ok)),
+                metrics: Arc::new(Fixed(ok)),
+            });
             let res = app
                 .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
                 .await

@@ -1,15 +1,34 @@
-//! One task per call: SDP negotiation, ringing, answer, the call's life, and
-//! its end. Media (prompts, recording) joins here with the media issue.
+//! One task per call: SDP, ringing, answer, then the call's life: the media
+//! session (RTP, prompts, DTMF, recording) and the flow (menus) driven by one
+//! loop, until either side hangs up.
+//!
+//! The loop owns the RTP and RTCP sockets, the sans-IO [`Session`] and
+//! [`Flow`], and after every input drains both: session transmits go out,
+//! session events become flow inputs, flow commands become session or SIP
+//! commands. Blocking file work (creating, finishing and syncing recordings)
+//! runs on the blocking pool, never in this loop.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use hotline_ivr::{Command as FlowCommand, Flow, Input};
+use hotline_media::dtmf::{Digit, parse_info};
+use hotline_media::g711::Law;
+use hotline_media::player::PlayId;
+use hotline_media::recorder::Recorder;
+use hotline_media::session::{
+    Channel, MediaEvent, RecordEnd, RecordSpec, Session, SessionConfig, SessionStats,
+};
 use hotline_sip::endpoint::{CallHandle, EndReason, IncomingCall};
-use hotline_sip::sdp::{self, Codec, Direction, LocalMedia};
+use hotline_sip::sdp::{self, Codec, Direction, LocalMedia, Negotiated};
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::prompts::{Assets, to_media_lang};
+use crate::recordings;
 use crate::rtp_ports::RtpPorts;
 use crate::sip_task::{Command, end_reason};
 
@@ -28,6 +47,8 @@ pub(crate) struct CallCtx {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) rtp: Arc<RtpPorts>,
     pub(crate) media_ip: std::net::IpAddr,
+    pub(crate) assets: Arc<Assets>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl CallCtx {
@@ -60,19 +81,21 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         session_version: 1,
         direction: Direction::SendRecv,
     };
-    let (mut negotiated, body) = match &inc.sdp {
+    let (negotiated, body) = match &inc.sdp {
         Some(offer) => match sdp::answer(offer, &local) {
             Ok((n, body)) => (Some(n), body),
             Err(e) => {
                 tracing::info!(error = %e, "offer refused");
                 let warning = format!("305 hotline \"{}\"", e.to_string().replace('"', "'"));
-                ctx.send(Command::Reject(call, e.status_code(), Some(warning))).await;
+                ctx.send(Command::Reject(call, e.status_code(), Some(warning)))
+                    .await;
                 return;
             }
         },
         None => (None, sdp::offer(&local)),
     };
     tracing::info!(sip_call_id = %inc.sip_call_id, remote = %inc.peer.remote, "incoming call");
+    ctx.metrics.calls_total.inc();
 
     let delay = Duration::from_millis(ctx.config.sip.answer_delay_ms);
     if !delay.is_zero() {
@@ -93,8 +116,12 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             }
         }
     }
-    // Until the media layer lands, incoming RTP is counted and discarded.
-    let rtp = match lease.socket.try_clone().and_then(tokio::net::UdpSocket::from_std) {
+    let sockets = lease
+        .socket
+        .try_clone()
+        .and_then(UdpSocket::from_std)
+        .and_then(|rtp| Ok((rtp, UdpSocket::from_std(lease.rtcp.try_clone()?)?)));
+    let (rtp, rtcp) = match sockets {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "cannot use the RTP socket");
@@ -102,69 +129,465 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             return;
         }
     };
-    let mut rtp_buf = [0u8; 2048];
-    let mut rtp_in = 0u64;
     ctx.send(Command::Answer(call, Bytes::from(body))).await;
+
+    let mut c = ActiveCall {
+        ctx: &ctx,
+        call,
+        session: None,
+        flow: Flow::new(ctx.assets.flow.clone(), Instant::now(), reference_number()),
+        negotiated,
+        play_last: None,
+        recording: None,
+        acked: false,
+        hangup_sent: false,
+        merged: SessionStats::default(),
+        rtp,
+        rtcp,
+    };
+    if let Some(n) = c.negotiated.clone() {
+        c.start_session(&n);
+    }
     let started = tokio::time::Instant::now();
-    let deadline = started + Duration::from_secs(ctx.config.calls.max_duration_secs);
-    let mut hung_up = false;
+    let hard_cap = started + Duration::from_secs(ctx.config.calls.max_duration_secs);
+    let mut rtp_buf = [0u8; 2048];
+    let mut rtcp_buf = [0u8; 2048];
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
     loop {
+        let wake = c.wake_at();
         tokio::select! {
             ev = events.recv() => match ev {
                 None => break,
                 Some(CallEvent::Ended(r)) => {
-                    tracing::info!(reason = end_reason(r), secs = started.elapsed().as_secs(), rtp_in, "call ended");
+                    tracing::info!(reason = end_reason(r), secs = started.elapsed().as_secs(), "call ended");
+                    c.ended().await;
                     break;
                 }
-                Some(CallEvent::Acked(sdp)) => {
-                    if negotiated.is_none() {
-                        match sdp.as_deref().map(|a| sdp::accept_answer(a, &local)) {
-                            Some(Ok(n)) => negotiated = Some(n),
-                            _ => {
-                                tracing::info!("no usable SDP answer in the ACK; hanging up");
-                                ctx.send(Command::Hangup(call)).await;
-                                hung_up = true;
-                            }
-                        }
-                    }
-                    tracing::debug!(codec = ?negotiated.as_ref().map(|n| n.codec), "call confirmed");
-                }
-                Some(CallEvent::ReInvite(offer)) => {
-                    local.session_version += 1;
-                    match offer {
-                        Some(offer) => match sdp::answer(&offer, &local) {
-                            Ok((n, body)) => {
-                                tracing::info!(direction = ?n.direction, "re-INVITE");
-                                negotiated = Some(n);
-                                ctx.send(Command::AcceptReinvite(call, Bytes::from(body))).await;
-                            }
-                            Err(e) => ctx.send(Command::RejectReinvite(call, e.status_code())).await,
-                        },
-                        None => {
-                            negotiated = None;
-                            ctx.send(Command::AcceptReinvite(call, Bytes::from(sdp::offer(&local)))).await;
-                        }
-                    }
-                }
+                Some(CallEvent::Acked(sdp)) => c.acked(sdp, &mut local).await,
+                Some(CallEvent::ReInvite(offer)) => c.reinvite(offer, &mut local).await,
                 Some(CallEvent::Info(content_type, body)) => {
-                    // DTMF relay (application/dtmf-relay, RFC 6086 INFO); the flow uses it with the media issue.
-                    tracing::debug!(content_type = %String::from_utf8_lossy(&content_type), bytes = body.len(), "INFO");
+                    match parse_info(&String::from_utf8_lossy(&content_type), &body) {
+                        Ok(info) => c.digit(info.digit),
+                        Err(e) => tracing::debug!(error = %e, "INFO without a usable digit"),
+                    }
                 }
             },
-            r = rtp.recv_from(&mut rtp_buf) => {
-                if let Ok((_, from)) = r {
-                    rtp_in += 1;
-                    if rtp_in == 1 {
-                        tracing::debug!(%from, "first RTP packet");
-                    }
+            r = c.rtp.recv_from(&mut rtp_buf) => {
+                if let (Ok((n, from)), Some(s)) = (r, c.session.as_mut()) {
+                    s.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
                 }
             }
-            _ = tokio::time::sleep_until(deadline), if !hung_up => {
+            // Incoming RTCP is accepted and ignored.
+            _ = c.rtcp.recv_from(&mut rtcp_buf) => {}
+            _ = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                if let Some(s) = c.session.as_mut() {
+                    s.handle_timeout(now);
+                }
+                c.flow.handle_timeout(now);
+            }
+            _ = housekeeping.tick() => c.housekeeping(),
+            _ = tokio::time::sleep_until(hard_cap), if !c.hangup_sent => {
                 tracing::info!(max_secs = ctx.config.calls.max_duration_secs, "call reached calls.max_duration_secs; hanging up");
-                ctx.send(Command::Hangup(call)).await;
-                hung_up = true;
+                c.hang_up().await;
+            }
+        }
+        c.drain().await;
+    }
+    if let Some(s) = c.session.as_mut() {
+        let stats = s.stats();
+        ctx.metrics
+            .merge_session(s.take_lateness(), &stats, &mut c.merged);
+        tracing::debug!(?stats, "media");
+    }
+    drop(lease);
+}
+
+/// Six digits, read back to the caller so they can quote the call later.
+fn reference_number() -> String {
+    format!("{:06}", rand::random::<u32>() % 1_000_000)
+}
+
+struct ActiveRecording {
+    id: String,
+    sync: Arc<std::fs::File>,
+}
+
+struct ActiveCall<'a> {
+    ctx: &'a CallCtx,
+    call: CallHandle,
+    session: Option<Session>,
+    flow: Flow,
+    negotiated: Option<Negotiated>,
+    /// The last prompt of the flow's current play list.
+    play_last: Option<PlayId>,
+    recording: Option<ActiveRecording>,
+    acked: bool,
+    hangup_sent: bool,
+    /// Session counters already added to the process-wide metrics.
+    merged: SessionStats,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+}
+
+impl ActiveCall<'_> {
+    fn start_session(&mut self, n: &Negotiated) {
+        let law = match n.codec {
+            Codec::Pcmu => Law::Mu,
+            Codec::Pcma => Law::A,
+        };
+        let cfg = SessionConfig {
+            law,
+            payload_type: n.payload_type,
+            dtmf_payload_type: n.dtmf_payload_type,
+            remote: n.remote,
+            ssrc: rand::random(),
+            sequence: rand::random(),
+            timestamp: rand::random(),
+            cname: format!("hotline-{}", self.call.0),
+        };
+        let mut s = Session::new(Instant::now(), SystemTime::now(), cfg);
+        s.set_sending(n.direction.receives());
+        self.session = Some(s);
+    }
+
+    fn wake_at(&self) -> tokio::time::Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let s = self.session.as_ref().map_or(far, Session::poll_timeout);
+        let f = self.flow.poll_timeout().unwrap_or(far);
+        tokio::time::Instant::from_std(s.min(f))
+    }
+
+    async fn acked(&mut self, sdp: Option<Bytes>, local: &mut LocalMedia) {
+        if self.negotiated.is_none() {
+            // Offerless INVITE: the answer is in the ACK.
+            match sdp.as_deref().map(|a| sdp::accept_answer(a, local)) {
+                Some(Ok(n)) => {
+                    self.start_session(&n);
+                    self.negotiated = Some(n);
+                }
+                _ => {
+                    tracing::info!("no usable SDP answer in the ACK; hanging up");
+                    self.hang_up().await;
+                    return;
+                }
+            }
+        }
+        if !self.acked {
+            self.acked = true;
+            self.flow.handle(Instant::now(), Input::Answered);
+        }
+    }
+
+    async fn reinvite(&mut self, offer: Option<Bytes>, local: &mut LocalMedia) {
+        local.session_version += 1;
+        let Some(offer) = offer else {
+            // Offerless re-INVITE: offer again; the answer comes in the ACK.
+            self.negotiated = None;
+            self.ctx
+                .send(Command::AcceptReinvite(
+                    self.call,
+                    Bytes::from(sdp::offer(local)),
+                ))
+                .await;
+            return;
+        };
+        match sdp::answer(&offer, local) {
+            Ok((n, body)) => {
+                tracing::info!(direction = ?n.direction, "re-INVITE");
+                if let Some(s) = self.session.as_mut() {
+                    if self
+                        .negotiated
+                        .as_ref()
+                        .is_none_or(|old| old.remote != n.remote)
+                    {
+                        s.relearn(n.remote);
+                    }
+                    s.set_sending(n.direction.receives());
+                }
+                self.negotiated = Some(n);
+                self.ctx
+                    .send(Command::AcceptReinvite(self.call, Bytes::from(body)))
+                    .await;
+            }
+            Err(e) => {
+                self.ctx
+                    .send(Command::RejectReinvite(self.call, e.status_code()))
+                    .await
             }
         }
     }
-    drop(lease);
+
+    fn digit(&mut self, d: Digit) {
+        self.flow.handle(Instant::now(), Input::Digit(d.as_char()));
+    }
+
+    async fn hang_up(&mut self) {
+        if !self.hangup_sent {
+            self.hangup_sent = true;
+            self.ctx.send(Command::Hangup(self.call)).await;
+        }
+    }
+
+    /// The caller hung up (or we did and the SIP side confirmed): close the recording first.
+    async fn ended(&mut self) {
+        let now = Instant::now();
+        if let Some(rec) = self.session.as_mut().and_then(|s| s.stop_recording(now)) {
+            let duration = self.finish_recording(rec).await;
+            self.flow.handle(
+                now,
+                Input::RecordingFinished {
+                    reason: hotline_ivr::RecordEnd::HangUp,
+                    duration_ms: duration,
+                },
+            );
+        }
+        self.flow.handle(now, Input::HungUp);
+        self.drain_flow().await;
+    }
+
+    fn housekeeping(&mut self) {
+        // fdatasync of the recording in progress, off the packet path.
+        if let Some(r) = &self.recording {
+            let f = r.sync.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = f.sync_data();
+            });
+        }
+        if let Some(s) = self.session.as_mut() {
+            let stats = s.stats();
+            self.ctx
+                .metrics
+                .merge_session(s.take_lateness(), &stats, &mut self.merged);
+        }
+    }
+
+    /// Drains the session and the flow until neither has anything left.
+    async fn drain(&mut self) {
+        loop {
+            self.drain_transmits();
+            let mut progressed = false;
+            while let Some(ev) = self.session.as_mut().and_then(Session::poll_event) {
+                progressed = true;
+                self.media_event(ev).await;
+            }
+            progressed |= self.drain_flow().await;
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn drain_transmits(&mut self) {
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        while let Some((ch, dest, bytes)) = s.poll_transmit() {
+            let sock = match ch {
+                Channel::Rtp => &self.rtp,
+                Channel::Rtcp => &self.rtcp,
+            };
+            // Non-blocking: a full socket buffer drops the packet rather than delay the schedule.
+            if sock.try_send_to(&bytes, dest).is_err() {
+                self.ctx.metrics.rtp_send_errors.inc();
+            }
+        }
+    }
+
+    async fn media_event(&mut self, ev: MediaEvent) {
+        let now = Instant::now();
+        match ev {
+            MediaEvent::Digit(d) => self.digit(d),
+            MediaEvent::PromptFinished(id) => {
+                if self.play_last == Some(id) {
+                    self.play_last = None;
+                    self.flow.handle(now, Input::PromptFinished);
+                }
+            }
+            MediaEvent::RecordingEnded(reason) => {
+                if let Some(rec) = self.session.as_mut().and_then(|s| s.take_recorder(now)) {
+                    let duration = self.finish_recording(rec).await;
+                    let reason = match reason {
+                        RecordEnd::FinishKey => hotline_ivr::RecordEnd::FinishKey,
+                        RecordEnd::Silence => hotline_ivr::RecordEnd::Silence,
+                        RecordEnd::MaxLength => hotline_ivr::RecordEnd::MaxLength,
+                        RecordEnd::Stopped => hotline_ivr::RecordEnd::Stopped,
+                        RecordEnd::WriteError => {
+                            tracing::error!(
+                                "recording write failed; what reached the disk is kept"
+                            );
+                            hotline_ivr::RecordEnd::Stopped
+                        }
+                    };
+                    self.flow.handle(
+                        now,
+                        Input::RecordingFinished {
+                            reason,
+                            duration_ms: duration,
+                        },
+                    );
+                }
+            }
+            MediaEvent::SourceLearned(from) => tracing::debug!(%from, "RTP source learned"),
+        }
+    }
+
+    /// Finalises, fsyncs, renames and hashes a recording; returns its duration.
+    async fn finish_recording(&mut self, rec: Recorder) -> u64 {
+        let id = self.recording.take().map(|r| r.id).unwrap_or_default();
+        match tokio::task::spawn_blocking(move || rec.finish()).await {
+            Ok(Ok(done)) => {
+                self.ctx.metrics.recordings_total.inc();
+                tracing::info!(recording = %id, duration_ms = done.duration_ms, bytes = done.bytes, sha256 = %done.sha256_hex, path = %done.path.display(), "recording saved");
+                done.duration_ms
+            }
+            Ok(Err(e)) => {
+                tracing::error!(recording = %id, error = %e, "recording could not be finished; the .part is kept for repair");
+                0
+            }
+            Err(e) => {
+                tracing::error!(recording = %id, error = %e, "recording task failed");
+                0
+            }
+        }
+    }
+
+    async fn drain_flow(&mut self) -> bool {
+        let mut any = false;
+        while let Some(cmd) = self.flow.poll_command() {
+            any = true;
+            self.flow_command(cmd).await;
+        }
+        any
+    }
+
+    async fn flow_command(&mut self, cmd: FlowCommand) {
+        let now = Instant::now();
+        match cmd {
+            FlowCommand::Play { prompts, .. } => {
+                let mut last = None;
+                if let Some(s) = self.session.as_mut() {
+                    for p in &prompts {
+                        let lang = to_media_lang(p.lang);
+                        match self.ctx.assets.prompts.get(lang, &p.id) {
+                            Some(found) => {
+                                if found.fallback {
+                                    tracing::warn!(prompt = %p.id, lang = lang.as_str(), "prompt missing; playing the other language");
+                                }
+                                last = Some(s.enqueue(found.prompt.clone()));
+                            }
+                            None => {
+                                tracing::warn!(prompt = %p.id, "prompt missing in every language; skipped")
+                            }
+                        }
+                    }
+                }
+                match last {
+                    Some(id) => self.play_last = Some(id),
+                    None => self.flow.handle(now, Input::PromptFinished),
+                }
+            }
+            FlowCommand::StopPlayback => {
+                self.play_last = None;
+                if let Some(s) = self.session.as_mut() {
+                    s.stop_playback();
+                }
+            }
+            FlowCommand::Record {
+                max_ms,
+                silence_ms,
+                finish_key,
+            } => self.start_recording(max_ms, silence_ms, finish_key).await,
+            FlowCommand::StopRecording => {
+                if let Some(rec) = self.session.as_mut().and_then(|s| s.stop_recording(now)) {
+                    let duration = self.finish_recording(rec).await;
+                    self.flow.handle(
+                        now,
+                        Input::RecordingFinished {
+                            reason: hotline_ivr::RecordEnd::Stopped,
+                            duration_ms: duration,
+                        },
+                    );
+                }
+            }
+            FlowCommand::Enqueue { lang } => {
+                // The operator queue comes with the operators issue: until then nobody
+                // can take the call and the flow offers the message path.
+                tracing::info!(
+                    lang = lang.as_str(),
+                    "operator requested; no operator queue in this build"
+                );
+                self.flow.handle(now, Input::OperatorUnavailable);
+            }
+            FlowCommand::LeaveQueue => {}
+            FlowCommand::HangUp => self.hang_up().await,
+            FlowCommand::Outcome {
+                disposition,
+                language,
+                path,
+                reference,
+            } => {
+                tracing::info!(
+                    disposition = disposition.as_str(),
+                    language = language.map(|l| l.as_str()),
+                    path = %path.join(">"),
+                    %reference,
+                    "call outcome"
+                );
+            }
+            FlowCommand::Event { kind, detail } => {
+                tracing::debug!(kind = kind.as_str(), %detail, "flow")
+            }
+        }
+    }
+
+    async fn start_recording(
+        &mut self,
+        max_ms: u64,
+        silence_ms: Option<u64>,
+        finish_key: Option<char>,
+    ) {
+        let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
+        let id = recordings::new_id();
+        let id2 = id.clone();
+        let created = tokio::task::spawn_blocking(move || Recorder::create(&dir, &id2, 1)).await;
+        let rec = match created {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot create the recording");
+                self.flow.handle(
+                    Instant::now(),
+                    Input::RecordingFinished {
+                        reason: hotline_ivr::RecordEnd::Stopped,
+                        duration_ms: 0,
+                    },
+                );
+                return;
+            }
+            Err(_) => return,
+        };
+        let sync = match rec.sync_handle() {
+            Ok(f) => Arc::new(f),
+            Err(e) => {
+                tracing::warn!(error = %e, "no sync handle; relying on the final fsync");
+                match std::fs::File::open(rec.part_path()) {
+                    Ok(f) => Arc::new(f),
+                    Err(_) => return,
+                }
+            }
+        };
+        let spec = RecordSpec {
+            max: Duration::from_millis(max_ms),
+            silence: silence_ms.map(Duration::from_millis),
+            silence_dbfs: self.ctx.config.ivr.silence_threshold_dbfs as f32,
+            finish_key: finish_key.and_then(Digit::from_char),
+        };
+        tracing::info!(recording = %id, "recording a message");
+        self.recording = Some(ActiveRecording { id, sync });
+        if let Some(s) = self.session.as_mut() {
+            s.start_recording(Instant::now(), rec, spec);
+        }
+    }
 }

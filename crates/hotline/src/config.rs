@@ -153,6 +153,14 @@ pub struct IvrConfig {
     /// `ivr.prompts_dir`: directory of prompts, `<prompts_dir>/<lang>/<prompt-id>.wav`. Default `prompts`.
     #[serde(default = "defaults::ivr_prompts_dir")]
     pub prompts_dir: PathBuf,
+    /// `ivr.flow`: the call flow (menus, recording, queue), see `config/flow.toml`. Default
+    /// `config/flow.toml`.
+    #[serde(default = "defaults::ivr_flow")]
+    pub flow: PathBuf,
+    /// `ivr.silence_threshold_dbfs`: while recording a message, audio below this level counts as
+    /// silence (for the flow's `silence_ms`). Default -45.
+    #[serde(default = "defaults::ivr_silence_threshold_dbfs")]
+    pub silence_threshold_dbfs: i32,
 }
 
 /// `[calls]`: limits on a single call.
@@ -261,6 +269,12 @@ mod defaults {
     }
     pub(super) fn ivr_prompts_dir() -> PathBuf {
         PathBuf::from("prompts")
+    }
+    pub(super) fn ivr_flow() -> PathBuf {
+        PathBuf::from("config/flow.toml")
+    }
+    pub(super) fn ivr_silence_threshold_dbfs() -> i32 {
+        -45
     }
     pub(super) fn calls_max_duration_secs() -> u64 {
         1800
@@ -490,6 +504,8 @@ impl Default for IvrConfig {
     fn default() -> Self {
         Self {
             prompts_dir: defaults::ivr_prompts_dir(),
+            flow: defaults::ivr_flow(),
+            silence_threshold_dbfs: defaults::ivr_silence_threshold_dbfs(),
         }
     }
 }

@@ -9,6 +9,10 @@ pub mod cli;
 pub mod config;
 pub mod serve;
 
+pub mod prompts;
+
 mod call;
+mod metrics;
+mod recordings;
 mod rtp_ports;
 mod sip_task;

@@ -23,10 +23,21 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check => {
             println!("{}: ok", cli.config.display());
-            ExitCode::SUCCESS
+            let (lines, ok) = hotline::prompts::check(&config);
+            for line in lines {
+                println!("{line}");
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Command::Serve => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("hotline: cannot start the runtime: {e}");
@@ -64,8 +75,11 @@ async fn serve_main(config: Config) -> anyhow::Result<()> {
 /// `RUST_LOG` wins over `log.filter`. Logs go to stderr; stdout carries only
 /// the listener lines.
 fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

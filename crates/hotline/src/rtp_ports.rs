@@ -1,5 +1,6 @@
-//! RTP port leases from `rtp.port_range`: even ports (RFC 3550 §11), least
-//! recently used first, each held by a bound UDP socket for the call's life.
+//! RTP port leases from `rtp.port_range`: even ports for RTP and the odd port
+//! above for RTCP (RFC 3550 §11), least recently used first, each held by bound
+//! UDP sockets for the call's life.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +17,7 @@ pub(crate) struct RtpPorts {
 #[derive(Debug)]
 pub(crate) struct RtpLease {
     pub(crate) socket: std::net::UdpSocket,
+    pub(crate) rtcp: std::net::UdpSocket,
     pub(crate) port: u16,
     pool: Arc<RtpPorts>,
 }
@@ -34,17 +36,22 @@ impl RtpPorts {
         let mut free = self.free.lock().expect("rtp port pool lock");
         for _ in 0..free.len() {
             let port = free.pop_front()?;
-            match std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port)) {
-                Ok(socket) => {
+            let rtp = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port));
+            let rtcp =
+                std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port.wrapping_add(1)));
+            match (rtp, rtcp) {
+                (Ok(socket), Ok(rtcp)) => {
                     let _ = socket.set_nonblocking(true);
+                    let _ = rtcp.set_nonblocking(true);
                     return Some(RtpLease {
                         socket,
+                        rtcp,
                         port,
                         pool: self.clone(),
                     });
                 }
                 // In use by someone else: try it again later.
-                Err(_) => free.push_back(port),
+                _ => free.push_back(port),
             }
         }
         None
@@ -59,7 +66,11 @@ impl RtpPorts {
 
 impl Drop for RtpLease {
     fn drop(&mut self) {
-        self.pool.free.lock().expect("rtp port pool lock").push_back(self.port);
+        self.pool
+            .free
+            .lock()
+            .expect("rtp port pool lock")
+            .push_back(self.port);
     }
 }
 

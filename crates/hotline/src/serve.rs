@@ -32,11 +32,17 @@ impl Listeners {
     /// TCP share one port, so a port free for UDP but taken for TCP is retried.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let sip = config.sip.listen;
-        let (sip_udp, sip_tcp) = bind_sip(sip).await.with_context(|| format!("binding sip.listen {sip}"))?;
+        let (sip_udp, sip_tcp) = bind_sip(sip)
+            .await
+            .with_context(|| format!("binding sip.listen {sip}"))?;
         let http = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("binding http.listen {}", config.http.listen))?;
-        Ok(Self { sip_udp, sip_tcp, http })
+        Ok(Self {
+            sip_udp,
+            sip_tcp,
+            http,
+        })
     }
 
     /// The lines `serve` prints once ready, one per listener.
@@ -82,16 +88,45 @@ impl HealthProbe for Health {
     }
 }
 
+struct MetricsText(Arc<crate::metrics::Metrics>);
+
+impl hotline_console::MetricsSource for MetricsText {
+    fn render(&self) -> String {
+        self.0.render()
+    }
+}
+
 fn dir_writable(dir: &Path) -> bool {
     std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
 }
 
 /// Runs the hotline on `listeners` until `shutdown` completes; then stops
 /// taking calls and lets those in progress end within `shutdown.grace_secs`.
-pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    std::fs::create_dir_all(&config.storage.data_dir)
-        .with_context(|| format!("creating storage.data_dir {}", config.storage.data_dir.display()))?;
+    std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+        format!(
+            "creating storage.data_dir {}",
+            config.storage.data_dir.display()
+        )
+    })?;
+    let repaired = crate::recordings::repair_on_start(&config.storage.data_dir);
+    if repaired > 0 {
+        tracing::warn!(repaired, "partial recordings repaired at start-up");
+    }
+    let (assets, report) = crate::prompts::load(&config)?;
+    for f in &report.fallbacks {
+        tracing::warn!("{f}: the other language's prompt will be played");
+    }
+    for u in &report.unreadable {
+        tracing::error!("prompt not loaded: {u}");
+    }
+    let assets = Arc::new(assets);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let stats = Arc::new(SipStats::default());
     let sip_ip = listeners.sip_udp.local_addr()?.ip();
     let rtp = RtpPorts::new(sip_ip, config.rtp.port_range.even_ports());
@@ -101,6 +136,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             stats: stats.clone(),
             data_dir: config.storage.data_dir.clone(),
         }),
+        metrics: Arc::new(MetricsText(metrics.clone())),
     };
     let app = hotline_console::router(state);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -119,6 +155,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Out
             tcp: listeners.sip_tcp,
             stats,
             rtp,
+            assets,
+            metrics,
         }
         .run(stop_rx),
     );

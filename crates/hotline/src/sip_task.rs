@@ -39,7 +39,11 @@ pub(crate) struct SipStats {
 /// Events from TCP connection tasks.
 enum ConnEvent {
     Opened(u64, SocketAddr, mpsc::Sender<Bytes>),
-    Framed(u64, SocketAddr, Result<Framed, hotline_sip::message::ParseError>),
+    Framed(
+        u64,
+        SocketAddr,
+        Result<Framed, hotline_sip::message::ParseError>,
+    ),
     Closed(u64),
 }
 
@@ -59,7 +63,10 @@ impl LogLimiter {
     fn allow(&mut self, now: Instant) -> bool {
         if now.duration_since(self.window) >= Duration::from_secs(1) {
             if self.suppressed > 0 {
-                tracing::warn!(suppressed = self.suppressed, "refused SIP input: log lines suppressed");
+                tracing::warn!(
+                    suppressed = self.suppressed,
+                    "refused SIP input: log lines suppressed"
+                );
             }
             self.window = now;
             self.count = 0;
@@ -82,6 +89,8 @@ pub(crate) struct SipTask {
     pub(crate) tcp: TcpListener,
     pub(crate) stats: Arc<SipStats>,
     pub(crate) rtp: Arc<crate::rtp_ports::RtpPorts>,
+    pub(crate) assets: Arc<crate::prompts::Assets>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl SipTask {
@@ -94,6 +103,8 @@ impl SipTask {
             tcp,
             stats,
             rtp,
+            assets,
+            metrics,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -120,6 +131,12 @@ impl SipTask {
             window: Instant::now(),
             count: 0,
             suppressed: 0,
+        };
+        let shared = Shared {
+            config: config.clone(),
+            rtp,
+            assets,
+            metrics: metrics.clone(),
         };
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
@@ -242,12 +259,28 @@ impl SipTask {
 
             // Drain the endpoint's output before waiting again.
             while let Some(t) = endpoint.poll_transmit() {
-                send(&udp, &t.peer, t.payload, &conns, &conn_by_addr, &conn_tx, &mut next_conn, max_msg, &config).await;
+                send(
+                    &udp,
+                    &t.peer,
+                    t.payload,
+                    &conns,
+                    &conn_by_addr,
+                    &conn_tx,
+                    &mut next_conn,
+                    max_msg,
+                    &config,
+                )
+                .await;
             }
             while let Some(ev) = endpoint.poll_event() {
-                handle_event(ev, &mut calls, &cmd_tx, &config, &rtp, &mut limiter, &locals);
+                handle_event(ev, &mut calls, &cmd_tx, &shared, &mut limiter, &locals);
             }
-            stats.active_calls.store(endpoint.active_calls(), Ordering::Relaxed);
+            stats
+                .active_calls
+                .store(endpoint.active_calls(), Ordering::Relaxed);
+            metrics
+                .active_calls
+                .store(endpoint.active_calls() as u64, Ordering::Relaxed);
 
             if draining_since.is_some() && endpoint.active_calls() == 0 {
                 // Let the BYE transactions finish (bounded), then stop.
@@ -267,40 +300,59 @@ fn hung_up_all_done(since: Option<tokio::time::Instant>, grace: Duration) -> boo
     since.is_some_and(|s| s.elapsed() > grace + Duration::from_secs(4))
 }
 
+/// What every call task gets.
+struct Shared {
+    config: Arc<Config>,
+    rtp: Arc<crate::rtp_ports::RtpPorts>,
+    assets: Arc<crate::prompts::Assets>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
 fn handle_event(
     ev: Event,
     calls: &mut HashMap<CallHandle, mpsc::Sender<CallEvent>>,
     cmd_tx: &mpsc::Sender<Command>,
-    config: &Arc<Config>,
-    rtp: &Arc<crate::rtp_ports::RtpPorts>,
+    shared: &Shared,
     limiter: &mut LogLimiter,
     locals: &LocalAddrs,
 ) {
+    let config = &shared.config;
     match ev {
         Event::IncomingCall(inc) => {
             let (tx, rx) = mpsc::channel(32);
             calls.insert(inc.call, tx);
-            let media_ip = config
-                .rtp
-                .public_address
-                .unwrap_or_else(|| locals.cached(inc.peer.remote.ip()).unwrap_or(inc.peer.local.ip()));
+            let media_ip = config.rtp.public_address.unwrap_or_else(|| {
+                locals
+                    .cached(inc.peer.remote.ip())
+                    .unwrap_or(inc.peer.local.ip())
+            });
             let ctx = CallCtx {
                 handle: inc.call,
                 config: config.clone(),
                 commands: cmd_tx.clone(),
-                rtp: rtp.clone(),
+                rtp: shared.rtp.clone(),
                 media_ip,
+                assets: shared.assets.clone(),
+                metrics: shared.metrics.clone(),
             };
             tokio::spawn(call::run(ctx, inc, rx));
         }
         Event::Acked { call, sdp } => forward(calls, call, CallEvent::Acked(sdp)),
         Event::ReInvite { call, sdp } => forward(calls, call, CallEvent::ReInvite(sdp)),
-        Event::Info { call, content_type, body } => forward(calls, call, CallEvent::Info(content_type, body)),
+        Event::Info {
+            call,
+            content_type,
+            body,
+        } => forward(calls, call, CallEvent::Info(content_type, body)),
         Event::Ended { call, reason } => {
             forward(calls, call, CallEvent::Ended(reason));
             calls.remove(&call);
         }
-        Event::Refused { peer, status, reason } => {
+        Event::Refused {
+            peer,
+            status,
+            reason,
+        } => {
             if limiter.allow(Instant::now()) {
                 tracing::info!(remote = %peer.remote, status = ?status, %reason, "SIP request refused");
             }
@@ -353,7 +405,12 @@ async fn send(
                     let conn_tx = conn_tx.clone();
                     let idle = Duration::from_secs(config.sip.tcp_idle_secs);
                     tokio::spawn(async move {
-                        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
+                        match tokio::time::timeout(
+                            Duration::from_secs(5),
+                            TcpStream::connect(remote),
+                        )
+                        .await
+                        {
                             Ok(Ok(stream)) => {
                                 let tx = spawn_conn(id, stream, remote, conn_tx, max_msg, idle);
                                 let _ = tx.send(payload).await;
@@ -382,7 +439,11 @@ fn spawn_conn(
     let opened = events.clone();
     let tx2 = tx.clone();
     tokio::spawn(async move {
-        if opened.send(ConnEvent::Opened(id, remote, tx2)).await.is_err() {
+        if opened
+            .send(ConnEvent::Opened(id, remote, tx2))
+            .await
+            .is_err()
+        {
             return;
         }
         let mut framer = StreamFramer::new(max_msg);
@@ -404,7 +465,11 @@ fn spawn_conn(
                 match framer.next() {
                     Ok(None) => break,
                     Ok(Some(f)) => {
-                        if opened.send(ConnEvent::Framed(id, remote, Ok(f))).await.is_err() {
+                        if opened
+                            .send(ConnEvent::Framed(id, remote, Ok(f)))
+                            .await
+                            .is_err()
+                        {
                             break 'read;
                         }
                     }
@@ -443,7 +508,10 @@ impl LocalAddrs {
         if self.cache.len() > 10_000 {
             self.cache.clear();
         }
-        let ip = *self.cache.entry(remote).or_insert_with(|| route_source(remote).unwrap_or(self.bound));
+        let ip = *self
+            .cache
+            .entry(remote)
+            .or_insert_with(|| route_source(remote).unwrap_or(self.bound));
         SocketAddr::new(ip, port)
     }
 
@@ -458,7 +526,13 @@ impl LocalAddrs {
 /// The local address the kernel would use to reach `remote` (a connected UDP
 /// socket sends nothing).
 fn route_source(remote: IpAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
+    let any: SocketAddr = if remote.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .ok()?;
     let s = std::net::UdpSocket::bind(any).ok()?;
     s.connect(SocketAddr::new(remote, 9)).ok()?;
     Some(s.local_addr().ok()?.ip())

@@ -23,6 +23,8 @@
 //!   borrowed frame per tick.
 //! - [`pacer`]: the absolute 20 ms send schedule (late ticks skip, never burst) and
 //!   the lateness histogram.
+//! - [`session`]: one call's media: symmetric RTP with strict source learning, playback,
+//!   DTMF, recording, RTCP sender reports.
 //! - [`error`]: [`MediaError`], the crate's one error type.
 
 pub mod dtmf;
@@ -35,6 +37,7 @@ pub mod prompt;
 pub mod recorder;
 pub mod reorder;
 pub mod rtp;
+pub mod session;
 pub mod silence;
 
 pub use dtmf::Digit;

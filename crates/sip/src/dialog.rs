@@ -3,7 +3,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::message::{HeaderName, Message};
+use crate::header::NameAddr;
+use crate::message::{HeaderName, Message, trim_lws};
 use crate::response::put_fmt;
 
 /// The state of a dialog created by an INVITE we answer (§12.1.1).
@@ -60,7 +61,14 @@ impl Dialog {
 
     /// Builds an in-dialog request (BYE, INFO, ...) from us to the caller.
     /// `via` is the complete Via value (with a fresh branch).
-    pub fn request(&mut self, method: &str, via: &str, user_agent: &str, extra: &[(&str, &str)], body: Option<(&str, &[u8])>) -> Bytes {
+    pub fn request(
+        &mut self,
+        method: &str,
+        via: &str,
+        user_agent: &str,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> Bytes {
         self.local_seq = self.local_seq.wrapping_add(1);
         let mut out = BytesMut::with_capacity(512);
         let target = self.request_target();
@@ -68,13 +76,19 @@ impl Dialog {
         out.put_u8(b' ');
         out.put_slice(&target);
         out.put_slice(b" SIP/2.0\r\n");
-        put_fmt(&mut out, format_args!("Via: {via}\r\nMax-Forwards: 70\r\nFrom: "));
+        put_fmt(
+            &mut out,
+            format_args!("Via: {via}\r\nMax-Forwards: 70\r\nFrom: "),
+        );
         out.put_slice(&self.local_uri);
         put_fmt(&mut out, format_args!(";tag={}\r\nTo: ", self.local_tag));
         out.put_slice(&self.remote_from);
         out.put_slice(b"\r\nCall-ID: ");
         out.put_slice(&self.call_id);
-        put_fmt(&mut out, format_args!("\r\nCSeq: {} {method}\r\n", self.local_seq));
+        put_fmt(
+            &mut out,
+            format_args!("\r\nCSeq: {} {method}\r\n", self.local_seq),
+        );
         for route in self.routes() {
             out.put_slice(b"Route: ");
             out.put_slice(&route);
@@ -86,7 +100,13 @@ impl Dialog {
         put_fmt(&mut out, format_args!("User-Agent: {user_agent}\r\n"));
         match body {
             Some((ctype, b)) => {
-                put_fmt(&mut out, format_args!("Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", b.len()));
+                put_fmt(
+                    &mut out,
+                    format_args!(
+                        "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                        b.len()
+                    ),
+                );
                 out.put_slice(b);
             }
             None => out.put_slice(b"Content-Length: 0\r\n\r\n"),
@@ -97,7 +117,7 @@ impl Dialog {
     /// The Request-URI: the remote target, or with a strict-routing first
     /// route (§12.2.1.1), that route's URI.
     fn request_target(&self) -> Bytes {
-        match self.route_set.last() {
+        match self.route_set.first() {
             Some(first) if !is_loose(first) => strip_angle(first),
             _ => self.remote_target.clone(),
         }
@@ -108,22 +128,24 @@ impl Dialog {
     /// remote target goes last (§12.2.1.1).
     fn routes(&self) -> Vec<Bytes> {
         let mut routes = self.route_set.clone();
-        if let Some(first) = routes.first() {
-            if !is_loose(first) {
-                routes.remove(0);
-                let mut t = BytesMut::new();
-                t.put_u8(b'<');
-                t.put_slice(&self.remote_target);
-                t.put_u8(b'>');
-                routes.push(t.freeze());
-            }
+        if let Some(first) = routes.first()
+            && !is_loose(first)
+        {
+            routes.remove(0);
+            let mut t = BytesMut::new();
+            t.put_u8(b'<');
+            t.put_slice(&self.remote_target);
+            t.put_u8(b'>');
+            routes.push(t.freeze());
         }
         routes
     }
 }
 
+/// Whether a route's URI carries the `lr` parameter (§19.1.1); parameters of
+/// the header value after `>`, or text in the user part, do not count.
 fn is_loose(route: &[u8]) -> bool {
-    route.windows(3).any(|w| w.eq_ignore_ascii_case(b";lr"))
+    NameAddr::parse(trim_lws(route), "Route").is_ok_and(|r| r.uri.param("lr").is_some())
 }
 
 fn strip_angle(route: &Bytes) -> Bytes {
@@ -144,7 +166,13 @@ mod tests {
         ))
         .unwrap();
         let mut d = Dialog::from_invite(&inv, "tag1".into(), 1).unwrap();
-        let bye = d.request("BYE", "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKb;rport", "hotline", &[], None);
+        let bye = d.request(
+            "BYE",
+            "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKb;rport",
+            "hotline",
+            &[],
+            None,
+        );
         let m = Message::parse_datagram(bye).unwrap();
         m.validate_request().unwrap();
         assert_eq!(m.request_uri(), b"sip:caller@192.0.2.1:5062");
@@ -152,6 +180,44 @@ mod tests {
         assert_eq!(m.to_header().unwrap().tag(), Some(&b"abc"[..]));
         assert_eq!(m.cseq().unwrap().seq, 2);
         let routes: Vec<_> = m.values(HeaderName::Route).collect();
-        assert_eq!(routes, vec![&b"<sip:p1.example;lr>"[..], &b"<sip:p2.example;lr>"[..]]);
+        assert_eq!(
+            routes,
+            vec![&b"<sip:p1.example;lr>"[..], &b"<sip:p2.example;lr>"[..]]
+        );
+    }
+
+    #[test]
+    fn strict_first_route_becomes_the_request_uri() {
+        let inv = Message::parse_datagram(Bytes::from_static(
+            b"INVITE sip:0800@hotline SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:caller@trunk>;tag=abc\r\nTo: <sip:0800@hotline>\r\nCall-ID: c2@x\r\nCSeq: 10 INVITE\r\nContact: <sip:caller@192.0.2.1:5062>\r\nRecord-Route: <sip:strict.example>, <sip:p2.example;lr>\r\nContent-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        let mut d = Dialog::from_invite(&inv, "tag1".into(), 1).unwrap();
+        let bye = d.request(
+            "BYE",
+            "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKb",
+            "hotline",
+            &[],
+            None,
+        );
+        let m = Message::parse_datagram(bye).unwrap();
+        assert_eq!(m.request_uri(), b"sip:strict.example");
+        let routes: Vec<_> = m.values(HeaderName::Route).collect();
+        assert_eq!(
+            routes,
+            vec![
+                &b"<sip:p2.example;lr>"[..],
+                &b"<sip:caller@192.0.2.1:5062>"[..]
+            ]
+        );
+    }
+
+    #[test]
+    fn lr_counts_only_as_a_uri_parameter() {
+        assert!(is_loose(b"<sip:p1.example;lr>"));
+        assert!(is_loose(b"<sip:p1.example;transport=udp;LR=on>"));
+        assert!(!is_loose(b"<sip:p1.example>;lr"));
+        assert!(!is_loose(b"<sip:p1.example;lrx>"));
+        assert!(!is_loose(b"<sip:;lr@p1.example>"));
     }
 }

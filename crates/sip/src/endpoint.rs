@@ -17,11 +17,21 @@
 //! | OPTIONS | 200 with Allow, Accept, Supported |
 //! | INVITE over `max_calls`, or while draining | 503 with Retry-After |
 //! | INVITE with a body that is not SDP | 415 with Accept |
+//! | the same request again by another path (§8.2.2.2) | 482 |
 //! | CANCEL for a pending INVITE | 200, then 487 to the INVITE |
-//! | BYE in a dialog | 200 |
+//! | CANCEL after the final response | 200 (the call goes on) |
+//! | BYE in a dialog | 200 (on an early dialog, then 487 to the INVITE) |
+//! | re-INVITE while another INVITE of the dialog is pending | 491 |
 //! | INFO in a dialog | 200 (the body goes to the application) |
 //! | any request with an unknown To tag, CANCEL with no INVITE | 481 |
 //! | a method we do not implement | 501 with Allow |
+//!
+//! When a call ends, an INVITE or re-INVITE of it still waiting for the
+//! application gets 487 (§15.1.2). An ACK is matched to its INVITE by dialog
+//! and CSeq number; the first one for a 2xx (initial or re-INVITE) is
+//! reported as [`Event::Acked`]. A hangup between our 2xx and its ACK ends the
+//! call for the application at once, but the BYE waits for the ACK or Timer L
+//! (§15). A re-INVITE is a target refresh once accepted (§12.2.2).
 //!
 //! In-dialog requests go to the address the INVITE came from (symmetric
 //! signalling, as behind NAT) rather than to a DNS resolution of the Contact
@@ -37,7 +47,9 @@ use bytes::Bytes;
 use crate::dialog::Dialog;
 use crate::message::{HeaderName, Message, Method, ParseError};
 use crate::response::{response, udp_response_destination};
-use crate::transaction::{self, InviteServer, NonInviteClient, NonInviteServer, invite_server, non_invite_client};
+use crate::transaction::{
+    self, InviteServer, NonInviteClient, NonInviteServer, invite_server, non_invite_client,
+};
 use crate::uri::{Scheme, Uri};
 
 /// Methods we implement, for Allow.
@@ -201,9 +213,29 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TxKey {
     /// Magic-cookie branch: branch, sent-by, method (ACK counts as INVITE).
-    Rfc3261 { branch: Bytes, sent_by: Bytes, method: Method },
+    Rfc3261 {
+        branch: Bytes,
+        sent_by: Bytes,
+        method: Method,
+    },
     /// RFC 2543 peers: Call-ID, CSeq number, From tag, top Via, method.
-    Rfc2543 { call_id: Bytes, cseq: u32, from_tag: Bytes, via: Bytes, method: Method },
+    Rfc2543 {
+        call_id: Bytes,
+        cseq: u32,
+        from_tag: Bytes,
+        via: Bytes,
+        method: Method,
+    },
+}
+
+/// RFC 3261 §8.2.2.2: a request outside a dialog, by From tag, Call-ID and
+/// CSeq; a second one with another transaction key is a merged request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MergeKey {
+    call_id: Bytes,
+    from_tag: Bytes,
+    cseq: u32,
+    method: Method,
 }
 
 enum ServerMachine {
@@ -219,6 +251,8 @@ struct ServerTx {
     call: Option<CallHandle>,
     /// The To tag our responses carry.
     tag: String,
+    /// Set for requests outside a dialog, to detect merged requests.
+    merge_key: Option<MergeKey>,
 }
 
 struct ClientTx {
@@ -264,6 +298,7 @@ pub struct Endpoint {
     accepting: bool,
     next_id: u64,
     server_keys: HashMap<TxKey, u64>,
+    merged: HashMap<MergeKey, u64>,
     servers: HashMap<u64, (TxKey, ServerTx)>,
     clients: HashMap<u64, ClientTx>,
     client_branches: HashMap<Bytes, u64>,
@@ -296,6 +331,7 @@ impl Endpoint {
             accepting: true,
             next_id: 1,
             server_keys: HashMap::new(),
+            merged: HashMap::new(),
             servers: HashMap::new(),
             clients: HashMap::new(),
             client_branches: HashMap::new(),
@@ -316,7 +352,10 @@ impl Endpoint {
 
     /// Calls in progress (from INVITE to end).
     pub fn active_calls(&self) -> usize {
-        self.calls.values().filter(|c| c.state != CallState::HungUp).count()
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::HungUp)
+            .count()
     }
 
     /// Open transactions, for metrics.
@@ -324,17 +363,26 @@ impl Endpoint {
         self.servers.len() + self.clients.len()
     }
 
-    /// Requests we sent (BYE) still waiting for their final response.
+    /// Requests we sent (BYE) still waiting for their final response, and
+    /// BYEs still waiting to be sent (a hangup before the ACK, §15): a shell
+    /// that drains before exiting waits for these.
     pub fn pending_requests(&self) -> usize {
-        self.clients
-            .values()
-            .filter(|c| matches!(c.machine.state(), non_invite_client::State::Trying | non_invite_client::State::Proceeding))
-            .count()
+        let waiting = self.clients.values().filter(|c| {
+            matches!(
+                c.machine.state(),
+                non_invite_client::State::Trying | non_invite_client::State::Proceeding
+            )
+        });
+        let deferred = self.calls.values().filter(|c| c.state == CallState::HungUp);
+        waiting.count() + deferred.count()
     }
 
     /// A datagram arrived (UDP).
     pub fn handle_datagram(&mut self, now: Instant, peer: Peer, datagram: Bytes) {
-        if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+        if datagram
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
+        {
             // Keep-alive (RFC 5626 §4.4.1 sends CRLF over UDP too); nothing to answer.
             return;
         }
@@ -361,7 +409,7 @@ impl Endpoint {
         let sent = Message::parse_head_lenient(datagram)
             .ok()
             .filter(|m| m.method().is_some_and(|m| *m != Method::Ack))
-            .filter(|m| Self::answerable(m))
+            .filter(Self::answerable)
             .map(|m| {
                 let warning = warning(&err);
                 let resp = response(&m, status)
@@ -380,14 +428,12 @@ impl Endpoint {
         });
     }
 
-    /// Whether a response can be built: Via, From, To and Call-ID readable,
-    /// and one CSeq (copied byte for byte, so it may be the malformed part).
+    /// Whether a response can be routed: the top Via is readable. The
+    /// response copies whatever From, To, Call-ID and CSeq lines the request
+    /// has, byte for byte, malformed or repeated ones included (RFC 4475
+    /// §3.3.1, §3.3.8 ask for 400 even then).
     fn answerable(m: &Message) -> bool {
         m.top_via().is_ok()
-            && m.from_header().is_ok()
-            && m.to_header().is_ok()
-            && m.call_id().is_ok()
-            && m.count(HeaderName::CSeq) == 1
     }
 
     fn handle_request(&mut self, now: Instant, peer: Peer, msg: Message) {
@@ -416,7 +462,10 @@ impl Endpoint {
 
         // Retransmissions and ACKs of existing server transactions.
         if let Some(&id) = self.server_keys.get(&key) {
-            let (_, tx) = self.servers.get_mut(&id).expect("server_keys and servers agree");
+            let (_, tx) = self
+                .servers
+                .get_mut(&id)
+                .expect("server_keys and servers agree");
             match (&mut tx.machine, &method) {
                 (ServerMachine::Invite(m), Method::Ack) => {
                     if m.state() == invite_server::State::Accepted {
@@ -442,19 +491,47 @@ impl Endpoint {
         }
     }
 
-    fn handle_new_request(&mut self, now: Instant, peer: Peer, key: TxKey, method: Method, msg: Message) {
+    fn handle_new_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        key: TxKey,
+        method: Method,
+        msg: Message,
+    ) {
         let reliable = peer.transport == Transport::Tcp;
         let machine = if method == Method::Invite {
             ServerMachine::Invite(InviteServer::new(now, &self.config.timers, reliable))
         } else {
             ServerMachine::NonInvite(NonInviteServer::new(now, &self.config.timers, reliable))
         };
-        let to_tag = msg.to_header().ok().and_then(|t| t.tag().map(<[u8]>::to_vec));
+        let to_tag = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(<[u8]>::to_vec));
         let id = self.next_id();
         let tag = match &to_tag {
             Some(t) => String::from_utf8_lossy(t).into_owned(),
             None => self.random_tag(),
         };
+        let merge_key = to_tag.is_none().then(|| MergeKey {
+            call_id: Bytes::copy_from_slice(msg.call_id().unwrap_or_default()),
+            from_tag: Bytes::copy_from_slice(
+                msg.from_header()
+                    .ok()
+                    .and_then(|f| f.tag())
+                    .unwrap_or_default(),
+            ),
+            cseq: msg.cseq().map(|c| c.seq).unwrap_or_default(),
+            method: method.clone(),
+        });
+        let merged = merge_key
+            .as_ref()
+            .is_some_and(|k| self.merged.contains_key(k));
+        let merge_key = merge_key.filter(|_| !merged);
+        if let Some(k) = &merge_key {
+            self.merged.insert(k.clone(), id);
+        }
         self.server_keys.insert(key.clone(), id);
         self.servers.insert(
             id,
@@ -466,9 +543,14 @@ impl Endpoint {
                     request: msg,
                     call: None,
                     tag,
+                    merge_key,
                 },
             ),
         );
+        if merged {
+            // §8.2.2.2: the same request by another path (a fork that came back).
+            return self.respond_simple(now, id, 482, &[]);
+        }
         let msg = &self.servers[&id].1.request;
 
         // Checks common to every method (§8.2.1-§8.2.2).
@@ -502,10 +584,16 @@ impl Endpoint {
             Method::Invite => self.handle_invite(now, id),
             Method::Options => {
                 // §11.2: Supported is listed even when empty (no extensions).
-                let extra = [("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)];
+                let extra = [
+                    ("Allow", ALLOW),
+                    ("Accept", ACCEPT),
+                    ("Supported", SUPPORTED),
+                ];
                 self.respond_simple(now, id, 200, &extra)
             }
-            Method::Bye | Method::Info | Method::Update | Method::Prack => self.respond_simple(now, id, 481, &[]),
+            Method::Bye | Method::Info | Method::Update | Method::Prack => {
+                self.respond_simple(now, id, 481, &[])
+            }
             _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
         }
     }
@@ -526,9 +614,23 @@ impl Endpoint {
                 return self.respond_simple(now, id, 415, &[("Accept-Encoding", "identity")]);
             }
         }
+        if !accepts_sdp(msg) {
+            // §21.4.7, RFC 4475 §3.3.15: our 2xx would carry SDP the caller cannot take.
+            let warning = "399 hotline \"Accept does not include application/sdp\"";
+            return self.respond_simple(
+                now,
+                id,
+                406,
+                &[("Accept", "application/sdp"), ("Warning", warning)],
+            );
+        }
         if !self.accepting || self.active_calls() >= self.config.max_calls {
             let retry = self.config.retry_after_secs.to_string();
-            let reason = if self.accepting { "over max_calls" } else { "shutting down" };
+            let reason = if self.accepting {
+                "over max_calls"
+            } else {
+                "shutting down"
+            };
             let peer = tx.peer;
             self.respond_simple(now, id, 503, &[("Retry-After", &retry)]);
             self.refused(peer, Some(503), reason.into());
@@ -536,7 +638,12 @@ impl Endpoint {
         }
         let tag = tx.tag.clone();
         let Some(dialog) = Dialog::from_invite(msg, tag.clone(), local_seq) else {
-            return self.respond_simple(now, id, 400, &[("Warning", "399 hotline \"unusable From, To or Contact\"")]);
+            return self.respond_simple(
+                now,
+                id,
+                400,
+                &[("Warning", "399 hotline \"unusable From, To or Contact\"")],
+            );
         };
         let peer = tx.peer;
         let from_user = msg
@@ -548,7 +655,11 @@ impl Endpoint {
             .to_header()
             .ok()
             .and_then(|t| t.uri.user_unescaped())
-            .or_else(|| Uri::parse(msg.request_uri()).ok().and_then(|u| u.user_unescaped()))
+            .or_else(|| {
+                Uri::parse(msg.request_uri())
+                    .ok()
+                    .and_then(|u| u.user_unescaped())
+            })
             .map(|u| String::from_utf8_lossy(&u).into_owned());
         let sdp = (!body.is_empty()).then(|| msg.body_bytes());
         let sip_call_id = String::from_utf8_lossy(&dialog.call_id).into_owned();
@@ -581,7 +692,12 @@ impl Endpoint {
     }
 
     fn handle_in_dialog(&mut self, now: Instant, id: u64, call: CallHandle, method: Method) {
-        let seq = self.servers[&id].1.request.cseq().map(|c| c.seq).unwrap_or(0);
+        let seq = self.servers[&id]
+            .1
+            .request
+            .cseq()
+            .map(|c| c.seq)
+            .unwrap_or(0);
         let Some(c) = self.calls.get_mut(&call) else {
             return self.respond_simple(now, id, 481, &[]);
         };
@@ -615,9 +731,14 @@ impl Endpoint {
                     });
                 }
             }
-            Method::Options => self.respond_simple(now, id, 200, &[("Allow", ALLOW), ("Accept", ACCEPT)]),
+            Method::Options => {
+                self.respond_simple(now, id, 200, &[("Allow", ALLOW), ("Accept", ACCEPT)])
+            }
             Method::Invite => {
-                let pending = self.calls.get(&call).is_some_and(|c| c.reinvite_tx.is_some());
+                let pending = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.reinvite_tx.is_some());
                 if state != CallState::Confirmed || pending {
                     // §14.2: an INVITE while another is in progress.
                     return self.respond_simple(now, id, 491, &[]);
@@ -641,7 +762,11 @@ impl Endpoint {
     /// An ACK for a 2xx: a transaction of its own, matched to the dialog and,
     /// by its CSeq number, to the INVITE it acknowledges (§13.3.1.4, §17.1.1.3).
     fn handle_ack(&mut self, now: Instant, msg: &Message) {
-        let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(<[u8]>::to_vec)) else {
+        let Some(tag) = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(<[u8]>::to_vec))
+        else {
             return;
         };
         let call_id = Bytes::copy_from_slice(msg.call_id().unwrap_or_default());
@@ -650,11 +775,19 @@ impl Endpoint {
             return;
         };
         let Ok(cseq) = msg.cseq() else { return };
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         let invite = std::iter::once(&c.invite_tx)
             .chain(&c.reinvite_tx)
             .filter_map(|key| self.server_keys.get(key).copied())
-            .find(|id| self.servers[id].1.request.cseq().is_ok_and(|s| s.seq == cseq.seq));
+            .find(|id| {
+                self.servers[id]
+                    .1
+                    .request
+                    .cseq()
+                    .is_ok_and(|s| s.seq == cseq.seq)
+            });
         if let Some(id) = invite {
             self.ack_2xx(now, call, id, msg);
         }
@@ -662,7 +795,14 @@ impl Endpoint {
 
     /// The ACK for the 2xx of INVITE server transaction `id` of `call` arrived.
     fn ack_2xx(&mut self, now: Instant, call: CallHandle, id: u64, msg: &Message) {
-        let Some((key, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) else {
+        let Some((
+            key,
+            ServerTx {
+                machine: ServerMachine::Invite(m),
+                ..
+            },
+        )) = self.servers.get_mut(&id)
+        else {
             return;
         };
         if m.state() != invite_server::State::Accepted {
@@ -671,7 +811,9 @@ impl Endpoint {
         m.ack_2xx(now);
         let key = key.clone();
         self.flush_server(now, id);
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let first = if c.invite_tx == key {
             match c.state {
                 CallState::Answered => {
@@ -703,7 +845,14 @@ impl Endpoint {
     /// without an ACK (the call is ending).
     fn stop_2xx(&mut self, now: Instant, call: CallHandle) {
         for id in self.invite_ids(call) {
-            if let Some((_, ServerTx { machine: ServerMachine::Invite(m), .. })) = self.servers.get_mut(&id) {
+            if let Some((
+                _,
+                ServerTx {
+                    machine: ServerMachine::Invite(m),
+                    ..
+                },
+            )) = self.servers.get_mut(&id)
+            {
                 m.ack_2xx(now);
             }
             self.flush_server(now, id);
@@ -712,7 +861,9 @@ impl Endpoint {
 
     /// The server transactions of the call's INVITE and pending re-INVITE.
     fn invite_ids(&self, call: CallHandle) -> Vec<u64> {
-        let Some(c) = self.calls.get(&call) else { return Vec::new() };
+        let Some(c) = self.calls.get(&call) else {
+            return Vec::new();
+        };
         std::iter::once(&c.invite_tx)
             .chain(&c.reinvite_tx)
             .filter_map(|key| self.server_keys.get(key).copied())
@@ -722,12 +873,20 @@ impl Endpoint {
     fn handle_cancel(&mut self, now: Instant, peer: Peer, key: TxKey, msg: Message) {
         // §9.2: the CANCEL matches the INVITE with the same key but method INVITE.
         let invite_key = match &key {
-            TxKey::Rfc3261 { branch, sent_by, .. } => TxKey::Rfc3261 {
+            TxKey::Rfc3261 {
+                branch, sent_by, ..
+            } => TxKey::Rfc3261 {
                 branch: branch.clone(),
                 sent_by: sent_by.clone(),
                 method: Method::Invite,
             },
-            TxKey::Rfc2543 { call_id, cseq, from_tag, via, .. } => TxKey::Rfc2543 {
+            TxKey::Rfc2543 {
+                call_id,
+                cseq,
+                from_tag,
+                via,
+                ..
+            } => TxKey::Rfc2543 {
                 call_id: call_id.clone(),
                 cseq: *cseq,
                 from_tag: from_tag.clone(),
@@ -748,11 +907,16 @@ impl Endpoint {
             (
                 key,
                 ServerTx {
-                    machine: ServerMachine::NonInvite(NonInviteServer::new(now, &self.config.timers, reliable)),
+                    machine: ServerMachine::NonInvite(NonInviteServer::new(
+                        now,
+                        &self.config.timers,
+                        reliable,
+                    )),
                     peer,
                     request: msg,
                     call: None,
                     tag,
+                    merge_key: None,
                 },
             ),
         );
@@ -771,7 +935,11 @@ impl Endpoint {
         let call = self.servers[&target].1.call;
         self.respond_simple(now, target, 487, &[]);
         let Some(call) = call else { return };
-        if self.calls.get(&call).is_some_and(|c| c.state == CallState::Early) {
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.state == CallState::Early)
+        {
             self.end_call(now, call, EndReason::Cancelled);
         } else if let Some(c) = self.calls.get_mut(&call) {
             // A cancelled re-INVITE: the call goes on.
@@ -798,11 +966,15 @@ impl Endpoint {
         // entry of each machine is current, and stale ones are skipped.
         loop {
             self.prune_timers();
-            let Some(Reverse((at, _))) = self.timers.peek() else { break };
+            let Some(Reverse((at, _))) = self.timers.peek() else {
+                break;
+            };
             if *at > now {
                 break;
             }
-            let Some(Reverse((_, owner))) = self.timers.pop() else { break };
+            let Some(Reverse((_, owner))) = self.timers.pop() else {
+                break;
+            };
             self.deadlines.remove(&owner);
             match owner {
                 Owner::Server(id) => {
@@ -847,7 +1019,9 @@ impl Endpoint {
 
     /// Sends a provisional response (180, 183) on the initial INVITE.
     pub fn provisional(&mut self, now: Instant, call: CallHandle, code: u16) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Early || !(101..=199).contains(&code) {
             return;
         }
@@ -860,20 +1034,33 @@ impl Endpoint {
     /// Answers the call with 200 OK and `sdp` (an answer, or an offer if the
     /// INVITE had none). The 2xx is retransmitted until the ACK.
     pub fn answer(&mut self, now: Instant, call: CallHandle, sdp: Bytes) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.state != CallState::Early {
             return;
         }
         c.state = CallState::Answered;
-        let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
-        self.final_to_invite(now, call, 200, &[("Contact", &contact), ("Allow", ALLOW)], Some(sdp));
+        let contact = format!(
+            "<sip:hotline@{}>",
+            fmt_hostport(c.peer.local, c.peer.transport)
+        );
+        self.final_to_invite(
+            now,
+            call,
+            200,
+            &[("Contact", &contact), ("Allow", ALLOW)],
+            Some(sdp),
+        );
         self.drain_finished(now);
     }
 
     /// Rejects a call that was not answered yet with a 300-699 status (e.g.
     /// 488, 503, 403); other codes are ignored.
     pub fn reject(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)]) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Early || !(300..=699).contains(&code) {
             return;
         }
@@ -888,7 +1075,9 @@ impl Endpoint {
     /// but the BYE waits for the ACK, or for Timer L if none comes (RFC 3261
     /// §15); the 2xx is retransmitted meanwhile.
     pub fn hangup(&mut self, now: Instant, call: CallHandle) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         match c.state {
             CallState::Early => {
                 self.final_to_invite(now, call, 480, &[], None);
@@ -925,11 +1114,19 @@ impl Endpoint {
     }
 
     fn finish_reinvite(&mut self, now: Instant, call: CallHandle, code: u16, sdp: Option<Bytes>) {
-        let Some(c) = self.calls.get(&call) else { return };
-        let Some(key) = c.reinvite_tx.clone() else { return };
-        let Some(&id) = self.server_keys.get(&key) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(key) = c.reinvite_tx.clone() else {
+            return;
+        };
+        let Some(&id) = self.server_keys.get(&key) else {
+            return;
+        };
         let (_, tx) = &self.servers[&id];
-        let ServerMachine::Invite(m) = &tx.machine else { return };
+        let ServerMachine::Invite(m) = &tx.machine else {
+            return;
+        };
         if m.state() != invite_server::State::Proceeding {
             // Already answered; the ACK or Timer L clears `reinvite_tx`.
             return;
@@ -941,12 +1138,17 @@ impl Endpoint {
             .next()
             .and_then(Result::ok)
             .map(|contact| Bytes::copy_from_slice(contact.uri.raw));
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let extra: Vec<(&str, String)> = if code < 300 {
             if let Some(target) = target {
                 c.dialog.remote_target = target;
             }
-            let contact = format!("<sip:hotline@{}>", fmt_hostport(c.peer.local, c.peer.transport));
+            let contact = format!(
+                "<sip:hotline@{}>",
+                fmt_hostport(c.peer.local, c.peer.transport)
+            );
             vec![("Contact", contact), ("Allow", ALLOW.to_owned())]
         } else {
             c.reinvite_tx = None;
@@ -957,8 +1159,17 @@ impl Endpoint {
         self.drain_finished(now);
     }
 
-    fn final_to_invite(&mut self, now: Instant, call: CallHandle, code: u16, extra: &[(&str, &str)], sdp: Option<Bytes>) {
-        let Some(c) = self.calls.get(&call) else { return };
+    fn final_to_invite(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        code: u16,
+        extra: &[(&str, &str)],
+        sdp: Option<Bytes>,
+    ) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if let Some(&id) = self.server_keys.get(&c.invite_tx) {
             self.respond_full(now, id, code, extra, sdp);
         }
@@ -967,7 +1178,9 @@ impl Endpoint {
     fn send_bye(&mut self, now: Instant, call: CallHandle) {
         let branch = self.random_branch();
         let ua = self.config.user_agent.clone();
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let via = format!(
             "SIP/2.0/{} {};branch={branch};rport",
             c.peer.transport.via_token(),
@@ -1003,8 +1216,11 @@ impl Endpoint {
                 self.respond_simple(now, id, 487, &[]);
             }
         }
-        let Some(c) = self.calls.remove(&call) else { return false };
-        self.dialogs.remove(&(c.dialog.call_id.clone(), c.dialog.local_tag.clone()));
+        let Some(c) = self.calls.remove(&call) else {
+            return false;
+        };
+        self.dialogs
+            .remove(&(c.dialog.call_id.clone(), c.dialog.local_tag.clone()));
         true
     }
 
@@ -1012,8 +1228,17 @@ impl Endpoint {
         self.respond_full(now, id, code, extra, None);
     }
 
-    fn respond_full(&mut self, now: Instant, id: u64, code: u16, extra: &[(&str, &str)], sdp: Option<Bytes>) {
-        let Some((_, tx)) = self.servers.get_mut(&id) else { return };
+    fn respond_full(
+        &mut self,
+        now: Instant,
+        id: u64,
+        code: u16,
+        extra: &[(&str, &str)],
+        sdp: Option<Bytes>,
+    ) {
+        let Some((_, tx)) = self.servers.get_mut(&id) else {
+            return;
+        };
         let mut b = response(&tx.request, code)
             .source(tx.peer.remote)
             .to_tag(&tx.tag);
@@ -1022,7 +1247,10 @@ impl Endpoint {
             // Record-Route, in order, so the caller learns the route set.
             for route in tx.request.values(HeaderName::RecordRoute) {
                 // Folding inside a value becomes plain white space.
-                let route: Vec<u8> = route.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect();
+                let route: Vec<u8> = route
+                    .iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                    .collect();
                 b = b.header("Record-Route", route);
             }
         }
@@ -1053,7 +1281,9 @@ impl Endpoint {
 
     /// Moves a server machine's output to the endpoint's queues.
     fn flush_server(&mut self, now: Instant, id: u64) {
-        let Some((key, tx)) = self.servers.get_mut(&id) else { return };
+        let Some((key, tx)) = self.servers.get_mut(&id) else {
+            return;
+        };
         let peer = response_peer(tx.peer, &tx.request);
         let call = tx.call;
         let mut no_ack = false;
@@ -1085,7 +1315,9 @@ impl Endpoint {
     /// §13.3.1.4: Timer L fired without the ACK of the 2xx to INVITE `key`: the
     /// dialog is confirmed but the session ends, with a BYE.
     fn no_ack(&mut self, now: Instant, call: CallHandle, key: &TxKey) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let reinvite = c.reinvite_tx.as_ref() == Some(key);
         if reinvite {
             c.reinvite_tx = None;
@@ -1108,9 +1340,14 @@ impl Endpoint {
     }
 
     fn flush_client(&mut self, _now: Instant, id: u64) {
-        let Some(tx) = self.clients.get_mut(&id) else { return };
+        let Some(tx) = self.clients.get_mut(&id) else {
+            return;
+        };
         while let Some(payload) = tx.machine.poll_transmit() {
-            self.transmits.push_back(Transmit { peer: tx.peer, payload });
+            self.transmits.push_back(Transmit {
+                peer: tx.peer,
+                payload,
+            });
         }
         while let Some(e) = tx.machine.poll_event() {
             let _: non_invite_client::Event = e;
@@ -1126,7 +1363,10 @@ impl Endpoint {
                 ServerMachine::Invite(m) => m.poll_timeout(),
                 ServerMachine::NonInvite(m) => m.poll_timeout(),
             }),
-            Owner::Client(id) => self.clients.get(id).and_then(|tx| tx.machine.poll_timeout()),
+            Owner::Client(id) => self
+                .clients
+                .get(id)
+                .and_then(|tx| tx.machine.poll_timeout()),
         };
         match at {
             Some(at) => {
@@ -1164,8 +1404,11 @@ impl Endpoint {
             .map(|(&id, _)| id)
             .collect();
         for id in done {
-            if let Some((key, _)) = self.servers.remove(&id) {
+            if let Some((key, tx)) = self.servers.remove(&id) {
                 self.server_keys.remove(&key);
+                if let Some(k) = tx.merge_key {
+                    self.merged.remove(&k);
+                }
             }
             self.deadlines.remove(&Owner::Server(id));
         }
@@ -1185,7 +1428,11 @@ impl Endpoint {
 
     fn tx_key(msg: &Message, method: &Method) -> Option<TxKey> {
         let via = msg.top_via().ok()?;
-        let method = if *method == Method::Ack { Method::Invite } else { method.clone() };
+        let method = if *method == Method::Ack {
+            Method::Invite
+        } else {
+            method.clone()
+        };
         if via.is_rfc3261_branch() {
             let sent_by = match via.port {
                 Some(p) => format!("{}:{p}", String::from_utf8_lossy(host_bytes(&via).as_ref())),
@@ -1208,7 +1455,11 @@ impl Endpoint {
     }
 
     fn refused(&mut self, peer: Peer, status: Option<u16>, reason: String) {
-        self.events.push_back(Event::Refused { peer, status, reason });
+        self.events.push_back(Event::Refused {
+            peer,
+            status,
+            reason,
+        });
     }
 
     fn next_id(&mut self) -> u64 {
@@ -1263,6 +1514,22 @@ fn fmt_hostport(addr: SocketAddr, transport: Transport) -> String {
         Transport::Tcp => ";transport=tcp",
     };
     format!("{addr}{t}")
+}
+
+/// Whether the request's Accept (RFC 3261 §20.1) allows an SDP body in our
+/// response: no Accept means application/sdp (§13.2.1); an empty one allows
+/// nothing.
+fn accepts_sdp(msg: &Message) -> bool {
+    if msg.count(HeaderName::Accept) == 0 {
+        return true;
+    }
+    msg.values(HeaderName::Accept).any(|range| {
+        let media = range.split(|&c| c == b';').next().unwrap_or_default();
+        let media = crate::message::trim_lws(media);
+        [&b"application/sdp"[..], b"application/*", b"*/*"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
 }
 
 fn warning(err: &ParseError) -> String {

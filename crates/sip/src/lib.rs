@@ -12,11 +12,11 @@
 //! - [`sdp`]: SDP offer/answer (RFC 3264) for G.711 and telephone-event.
 //! - [`endpoint`]: the user-agent server that ties transactions and dialogs together.
 
-pub mod message;
+pub mod dialog;
+pub mod endpoint;
 pub mod header;
-pub mod uri;
+pub mod message;
 pub mod response;
 pub mod sdp;
 pub mod transaction;
-pub mod dialog;
-pub mod endpoint;
+pub mod uri;

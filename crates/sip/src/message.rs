@@ -12,9 +12,19 @@
 //!   previous header. The value keeps its raw bytes; typed parsers treat CR and
 //!   LF as white space.
 //! - Leading CRLFs before the start line are skipped (§7.5).
+//! - A datagram whose header section runs to the end of the buffer without the
+//!   empty line (the last header line ending in CRLF or LF) is taken as having
+//!   an empty body: the datagram bounds the message, so nothing is ambiguous
+//!   (RFC 4475's `baddn.dat` and RFC 5118's §4.10 pair are archived that way).
 //! - The start line is strict: single SP separators, `SIP/2.0` only (a request
-//!   with another version is reported as [`ParseError::Version`] so the caller
-//!   can answer 505).
+//!   with another well-formed version, `SIP/` 1*DIGIT `.` 1*DIGIT, is reported
+//!   as [`ParseError::Version`] so the caller can answer 505; any other version
+//!   text is a [`ParseError::StartLine`]).
+//! - [`Message::parse_head_lenient`], used only to answer a message that failed
+//!   to parse, also reads a request line with extra white space (RFC 4475
+//!   §3.1.2.8-10) or a bad version, and skips header lines that are not
+//!   `token ":" value` (with their continuations), so that the 400 or 505 can
+//!   be sent.
 //! - Content-Length is authoritative. Datagram: a value larger than the bytes
 //!   left is an error, extra bytes after the body are discarded (§18.3), a
 //!   missing header means the body runs to the end of the datagram. Stream: see
@@ -373,7 +383,7 @@ impl Message {
     /// Parses one message from a datagram (RFC 3261 §18.3: Content-Length,
     /// when present, is authoritative; bytes beyond it are discarded).
     pub fn parse_datagram(buf: Bytes) -> Result<Self, ParseError> {
-        let (mut msg, body_start) = Self::parse_head(buf)?;
+        let (mut msg, body_start) = Self::parse_head(buf, false)?;
         if msg.content_length_error {
             return Err(ParseError::ContentLength);
         }
@@ -388,10 +398,15 @@ impl Message {
     }
 
     /// Parses the start line and headers and takes the rest as the body,
-    /// whatever Content-Length says: used only to build a 400 for a message
-    /// whose framing is wrong.
+    /// whatever Content-Length says: used only to build a 400 (or 505) for a
+    /// message that [`parse_datagram`](Self::parse_datagram) refused. A request
+    /// line that is not strictly `Method SP Request-URI SP SIP/2.0` is read
+    /// loosely here: the method is the first word, the version the last and the
+    /// Request-URI what lies between (white space included); a header line
+    /// without a colon or with a name that is not a token is skipped, so that
+    /// the headers a response copies can be reached.
     pub fn parse_head_lenient(buf: Bytes) -> Result<Self, ParseError> {
-        let (mut msg, body_start) = Self::parse_head(buf)?;
+        let (mut msg, body_start) = Self::parse_head(buf, true)?;
         msg.body = Span::new(body_start, msg.buf.len());
         Ok(msg)
     }
@@ -399,7 +414,7 @@ impl Message {
     /// Parses a complete message whose framing is already known (from
     /// [`StreamFramer`]): the body is everything after the header section.
     fn parse_framed(buf: Bytes) -> Result<Self, ParseError> {
-        let (mut msg, body_start) = Self::parse_head(buf)?;
+        let (mut msg, body_start) = Self::parse_head(buf, false)?;
         if msg.content_length_error {
             return Err(ParseError::ContentLength);
         }
@@ -408,8 +423,10 @@ impl Message {
     }
 
     /// Parses the start line and the header section; returns the message (body
-    /// not yet set) and where the body starts.
-    fn parse_head(buf: Bytes) -> Result<(Self, usize), ParseError> {
+    /// not yet set) and where the body starts. `loose` reads a malformed
+    /// request line and header lines as
+    /// [`parse_head_lenient`](Self::parse_head_lenient) says.
+    fn parse_head(buf: Bytes, loose: bool) -> Result<(Self, usize), ParseError> {
         let b: &[u8] = &buf;
         let mut pos = 0;
         while pos < b.len() && (b[pos] == b'\r' || b[pos] == b'\n') {
@@ -419,12 +436,24 @@ impl Message {
             return Err(ParseError::Empty);
         }
         let (line_end, next) = find_line_end(b, pos).ok_or(ParseError::Unterminated)?;
-        let (start, start_arg) = parse_start_line(b, pos, line_end)?;
+        let (start, start_arg) = match parse_start_line(b, pos, line_end) {
+            Ok(s) => s,
+            Err(e) if loose => parse_request_line_loose(b, pos, line_end).ok_or(e)?,
+            Err(e) => return Err(e),
+        };
         pos = next;
 
         let mut headers: Vec<RawHeader> = Vec::with_capacity(16);
         let mut content_length = None;
+        // Loose mode: the last header line was malformed and skipped, and so
+        // are its continuation lines.
+        let mut skipping = false;
         loop {
+            if pos == b.len() {
+                // The buffer ends right after a complete header line: the
+                // datagram (or frame) bounds the message; the body is empty.
+                break;
+            }
             let (line_end, next) = find_line_end(b, pos).ok_or(ParseError::Unterminated)?;
             if line_end == pos {
                 // Empty line: end of headers.
@@ -433,7 +462,13 @@ impl Message {
             }
             if b[pos] == b' ' || b[pos] == b'\t' {
                 // Folded continuation of the previous header (§7.3.1).
-                let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
+                let Some(last) = headers.last_mut().filter(|_| !skipping) else {
+                    if loose {
+                        pos = next;
+                        continue;
+                    }
+                    return Err(ParseError::HeaderLine);
+                };
                 let value_end = trim_end(b, last.value_span.start as usize, line_end);
                 if value_end > last.value_span.start as usize {
                     if last.value_span.end == last.value_span.start {
@@ -448,12 +483,20 @@ impl Message {
                 pos = next;
                 continue;
             }
-            let colon = memchr::memchr(b':', &b[pos..line_end]).ok_or(ParseError::HeaderLine)? + pos;
-            let name_end = trim_end(b, pos, colon);
-            let name = &b[pos..name_end];
-            if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
+            // `name HCOLON value`, the name a token.
+            let split = memchr::memchr(b':', &b[pos..line_end])
+                .map(|c| (c + pos, trim_end(b, pos, c + pos)))
+                .filter(|&(_, end)| end > pos && b[pos..end].iter().all(|&c| is_token_char(c)));
+            let Some((colon, name_end)) = split else {
+                if loose {
+                    skipping = true;
+                    pos = next;
+                    continue;
+                }
                 return Err(ParseError::HeaderLine);
-            }
+            };
+            skipping = false;
+            let name = &b[pos..name_end];
             let hname = HeaderName::classify(name);
             let vstart = skip_ws(b, colon + 1, line_end);
             let vend = trim_end(b, vstart, line_end);
@@ -543,7 +586,8 @@ impl Message {
 
     /// The body as a cheap `Bytes` slice.
     pub fn body_bytes(&self) -> Bytes {
-        self.buf.slice(self.body.start as usize..self.body.end as usize)
+        self.buf
+            .slice(self.body.start as usize..self.body.end as usize)
     }
 
     /// The declared Content-Length, if the header is present.
@@ -568,7 +612,9 @@ impl Message {
             .find(|h| {
                 h.name == class
                     && (class != HeaderName::Other
-                        || h.name_span.get(&self.buf).eq_ignore_ascii_case(name.as_bytes()))
+                        || h.name_span
+                            .get(&self.buf)
+                            .eq_ignore_ascii_case(name.as_bytes()))
             })
             .map(|h| h.value_span.get(&self.buf))
     }
@@ -681,20 +727,62 @@ fn parse_start_line(b: &[u8], start: usize, end: usize) -> Result<(StartLine, Sp
     }
     let method = Method::from_token(method_tok).ok_or(ParseError::StartLine("method"))?;
     if !version.eq_ignore_ascii_case(b"SIP/2.0") {
-        if version.len() > 4 && version[..4].eq_ignore_ascii_case(b"SIP/") {
+        if is_sip_version(version) {
             return Err(ParseError::Version);
         }
         return Err(ParseError::StartLine("version"));
     }
     let ustart = start + sp1 + 1;
-    Ok((StartLine::Request { method }, Span::new(ustart, ustart + uri.len())))
+    Ok((
+        StartLine::Request { method },
+        Span::new(ustart, ustart + uri.len()),
+    ))
+}
+
+/// `SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT` (RFC 3261 §25.1; "SIP" is
+/// case-insensitive, §7.1).
+fn is_sip_version(v: &[u8]) -> bool {
+    let Some(rest) = v.get(4..).filter(|_| v[..4].eq_ignore_ascii_case(b"SIP/")) else {
+        return false;
+    };
+    let Some(dot) = memchr::memchr(b'.', rest) else {
+        return false;
+    };
+    let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
+    !major.is_empty() && !minor.is_empty() && major.iter().chain(minor).all(u8::is_ascii_digit)
+}
+
+/// A request line read loosely, for answering it: `Method 1*LWS anything
+/// 1*LWS version`, white space trimmed at both ends. The method must still be
+/// a token and the URI must not be empty; the version is not checked (the
+/// strict parse already said what is wrong with it).
+fn parse_request_line_loose(b: &[u8], start: usize, end: usize) -> Option<(StartLine, Span)> {
+    let is_ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let line = &b[start..end];
+    let first = line.iter().position(is_ws)?;
+    let method = Method::from_token(&line[..first])?;
+    let last = line.iter().rposition(|c| !is_ws(c))?;
+    let version_start = line[..=last].iter().rposition(is_ws)? + 1;
+    let uri_start = first + line[first..].iter().position(|c| !is_ws(c))?;
+    let uri_end = version_start - line[..version_start].iter().rev().position(|c| !is_ws(c))?;
+    if uri_end <= uri_start || version_start <= first {
+        return None;
+    }
+    Some((
+        StartLine::Request { method },
+        Span::new(start + uri_start, start + uri_end),
+    ))
 }
 
 /// Finds the end of the line starting at `from`: returns (index of the line's
 /// end, excluding CR/LF; index of the next line).
 fn find_line_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     let lf = memchr::memchr(b'\n', &b[from..])? + from;
-    let end = if lf > from && b[lf - 1] == b'\r' { lf - 1 } else { lf };
+    let end = if lf > from && b[lf - 1] == b'\r' {
+        lf - 1
+    } else {
+        lf
+    };
     Some((end, lf + 1))
 }
 
@@ -736,7 +824,10 @@ pub fn parse_decimal(v: &[u8]) -> Option<usize> {
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(v.iter().fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')))
+    Some(
+        v.iter()
+            .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')),
+    )
 }
 
 /// RFC 3261 §25.1 `token` characters.
@@ -896,7 +987,10 @@ v=0\n";
         let m = Message::parse_datagram(Bytes::from_static(INVITE)).unwrap();
         assert_eq!(m.method(), Some(&Method::Invite));
         assert_eq!(m.request_uri(), b"sip:bob@biloxi.example.com");
-        assert_eq!(m.header(HeaderName::CallId).unwrap(), b"a84b4c76e66710@pc33.atlanta.example.com");
+        assert_eq!(
+            m.header(HeaderName::CallId).unwrap(),
+            b"a84b4c76e66710@pc33.atlanta.example.com"
+        );
         assert_eq!(m.body(), b"v=0\n");
         assert_eq!(m.count(HeaderName::Via), 1);
     }
@@ -926,7 +1020,9 @@ v=0\n";
 
     #[test]
     fn missing_content_length_on_datagram_takes_the_rest() {
-        let s = String::from_utf8(INVITE.to_vec()).unwrap().replace("Content-Length: 4\r\n", "");
+        let s = String::from_utf8(INVITE.to_vec())
+            .unwrap()
+            .replace("Content-Length: 4\r\n", "");
         let m = Message::parse_datagram(Bytes::from(s)).unwrap();
         assert_eq!(m.body(), b"v=0\n");
     }
@@ -951,11 +1047,68 @@ v=0\n";
     #[test]
     fn version_505_and_bad_start_lines() {
         let raw = b"OPTIONS sip:x@y SIP/7.0\r\n\r\n";
-        assert_eq!(Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(), ParseError::Version);
+        assert_eq!(
+            Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(),
+            ParseError::Version
+        );
         let raw = b"OPTIONS  sip:x@y SIP/2.0\r\n\r\n";
         assert!(Message::parse_datagram(Bytes::from_static(raw)).is_err());
         let raw = b"OPTIONS sip:x@y  SIP/2.0\r\n\r\n";
         assert!(Message::parse_datagram(Bytes::from_static(raw)).is_err());
+    }
+
+    #[test]
+    fn version_505_only_for_a_well_formed_version() {
+        let raw = b"OPTIONS sip:x@y SIP/////2.0\r\n\r\n";
+        assert_eq!(
+            Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(),
+            ParseError::StartLine("version")
+        );
+        let raw = b"OPTIONS sip:x@y SIP/12.34\r\n\r\n";
+        assert_eq!(
+            Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(),
+            ParseError::Version
+        );
+    }
+
+    #[test]
+    fn lenient_head_reads_a_loose_request_line() {
+        let raw = b"INVITE  sip:x@y; lr  SIP/2.0  \r\nCall-ID: a\r\n\r\n";
+        assert!(Message::parse_datagram(Bytes::from_static(raw)).is_err());
+        let m = Message::parse_head_lenient(Bytes::from_static(raw)).unwrap();
+        assert_eq!(m.method(), Some(&Method::Invite));
+        assert_eq!(m.request_uri(), b"sip:x@y; lr");
+        assert!(
+            Message::parse_head_lenient(Bytes::from_static(b"INVITE sip:x@y\r\n\r\n")).is_err()
+        );
+        assert!(
+            Message::parse_head_lenient(Bytes::from_static(b"SIP/2.0 99999 x\r\n\r\n")).is_err()
+        );
+        let raw = b"INVITE sip:x@y SIP/2.0\r\n\xe5\xe4: x\r\n y\r\nCall-ID: a\r\nv=0\r\n";
+        assert_eq!(
+            Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(),
+            ParseError::HeaderLine
+        );
+        let m = Message::parse_head_lenient(Bytes::from_static(raw)).unwrap();
+        let names: Vec<&[u8]> = m.headers().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            vec![&b"Call-ID"[..]],
+            "bad lines and their continuation skipped"
+        );
+    }
+
+    #[test]
+    fn datagram_may_end_after_the_last_header_line() {
+        let raw = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: a\r\nl: 0\r\n";
+        let m = Message::parse_datagram(Bytes::from_static(raw)).unwrap();
+        assert_eq!(m.header(HeaderName::CallId).unwrap(), b"a");
+        assert!(m.body().is_empty());
+        let raw = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: a\r\nl: 0";
+        assert_eq!(
+            Message::parse_datagram(Bytes::from_static(raw)).unwrap_err(),
+            ParseError::Unterminated
+        );
     }
 
     #[test]

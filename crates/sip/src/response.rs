@@ -125,8 +125,15 @@ impl<'m> ResponseBuilder<'m> {
     pub fn build(self) -> Bytes {
         let req = self.req;
         let body_len = self.body.as_ref().map_or(0, |(_, b)| b.len());
-        let mut out = BytesMut::with_capacity(req.as_bytes().len().min(1024) + self.extra.len() + body_len + 128);
-        let _ = write!(Writer(&mut out), "SIP/2.0 {} {}\r\n", self.code, self.reason);
+        let mut out = BytesMut::with_capacity(
+            req.as_bytes().len().min(1024) + self.extra.len() + body_len + 128,
+        );
+        let _ = write!(
+            Writer(&mut out),
+            "SIP/2.0 {} {}\r\n",
+            self.code,
+            self.reason
+        );
         // Via: every line, byte for byte; the top value rewritten per §18.2.1 / RFC 3581.
         let mut first = true;
         for line in req.raw_lines(HeaderName::Via) {
@@ -140,17 +147,21 @@ impl<'m> ResponseBuilder<'m> {
             out.put_slice(line);
             out.put_slice(b"\r\n");
         }
-        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
             for line in req.raw_lines(name) {
                 out.put_slice(line);
-                if name == HeaderName::To && self.code > 100 {
-                    if let Some(tag) = self.to_tag {
-                        let has_tag = req.to_header().is_ok_and(|t| t.tag().is_some());
-                        if !has_tag {
-                            out.put_slice(b";tag=");
-                            out.put_slice(tag.as_bytes());
-                        }
-                    }
+                if name == HeaderName::To
+                    && self.code > 100
+                    && let Some(tag) = self.to_tag
+                    && !req.to_header().is_ok_and(|t| t.tag().is_some())
+                {
+                    out.put_slice(b";tag=");
+                    out.put_slice(tag.as_bytes());
                 }
                 out.put_slice(b"\r\n");
             }
@@ -210,7 +221,8 @@ fn push_top_via(out: &mut BytesMut, line: &[u8], src: SocketAddr) {
         while let Some(off) = find_ci(&first[i..], b"rport") {
             let at = i + off;
             let end = at + 5;
-            let before_ok = first[..at].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b';');
+            let before_ok =
+                first[..at].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b';');
             let after = first[end..].iter().find(|b| !b.is_ascii_whitespace());
             let after_ok = matches!(after, None | Some(b';'));
             if before_ok && after_ok {
@@ -241,7 +253,8 @@ fn push_top_via(out: &mut BytesMut, line: &[u8], src: SocketAddr) {
 }
 
 fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Where a response goes over UDP (RFC 3261 §18.2.2 with RFC 3581 §4): the
@@ -281,13 +294,22 @@ mod tests {
     #[test]
     fn copies_headers_and_adds_tag_received_rport() {
         let m = req(b"INVITE sip:x@y SIP/2.0\r\nv: SIP/2.0/UDP host.example;rport;branch=z9hG4bK1 , SIP/2.0/UDP b;branch=z9hG4bK0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc\r\nf: <sip:a@b>;tag=1\r\nt:  <sip:x@y>\r\ni: c1\r\nCSeq: 7 INVITE\r\nl: 0\r\n\r\n");
-        let r = response(&m, 180).to_tag("abc").source("192.0.2.9:5099".parse().unwrap()).build();
+        let r = response(&m, 180)
+            .to_tag("abc")
+            .source("192.0.2.9:5099".parse().unwrap())
+            .build();
         let text = std::str::from_utf8(&r).unwrap();
         assert!(text.starts_with("SIP/2.0 180 Ringing\r\n"));
         assert!(text.contains("v: SIP/2.0/UDP host.example;rport=5099;branch=z9hG4bK1;received=192.0.2.9 , SIP/2.0/UDP b;branch=z9hG4bK0\r\n"), "{text}");
         assert!(text.contains("\r\nVia: SIP/2.0/UDP c;branch=z9hG4bKc\r\n"));
         assert!(text.contains("t:  <sip:x@y>;tag=abc\r\n"));
-        assert!(text.contains("f: <sip:a@b>;tag=1\r\ni: c1\r\nCSeq: 7 INVITE\r\n"));
+        // From, To, Call-ID, CSeq in that order, whatever order the request had.
+        assert!(
+            text.contains(
+                "f: <sip:a@b>;tag=1\r\nt:  <sip:x@y>;tag=abc\r\ni: c1\r\nCSeq: 7 INVITE\r\n"
+            ),
+            "{text}"
+        );
         let parsed = Message::parse_datagram(r).unwrap();
         assert_eq!(parsed.status(), Some(180));
         assert_eq!(parsed.top_via().unwrap().rport(), Some(Some(5099)));
@@ -296,8 +318,17 @@ mod tests {
     #[test]
     fn no_received_when_sent_by_matches() {
         let m = req(b"OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c1\r\nCSeq: 7 OPTIONS\r\n\r\n");
-        let r = response(&m, 200).source("192.0.2.9:5060".parse().unwrap()).build();
-        assert!(std::str::from_utf8(&r).unwrap().contains("Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n"));
-        assert_eq!(udp_response_destination(&m, "192.0.2.9:4000".parse().unwrap()), "192.0.2.9:5060".parse().unwrap());
+        let r = response(&m, 200)
+            .source("192.0.2.9:5060".parse().unwrap())
+            .build();
+        assert!(
+            std::str::from_utf8(&r)
+                .unwrap()
+                .contains("Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n")
+        );
+        assert_eq!(
+            udp_response_destination(&m, "192.0.2.9:4000".parse().unwrap()),
+            "192.0.2.9:5060".parse().unwrap()
+        );
     }
 }

@@ -1,7 +1,11 @@
 //! SIP, SIPS (RFC 3261 §19.1) and tel (RFC 3966) URIs, borrowed from the message.
 //!
 //! Parsing keeps escapes as written; [`unescape`] decodes `%XX` where a
-//! comparison needs it (§19.1.4). IPv6 references follow RFC 5118.
+//! comparison needs it (§19.1.4). IPv6 references follow RFC 5118: inside
+//! `[...]` everything is the address (`[2001:db8::10:5070]` has no port, §4.3),
+//! and the three-colon form that RFC 3261's ABNF derives before an embedded
+//! IPv4 address (`[2001:db8:::192.0.2.1]`) is tolerated as the two-colon one
+//! (§4.10: "an implementation must tolerate both of the above constructs").
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -81,7 +85,10 @@ pub struct Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI.
     pub fn parse(raw: &'a [u8]) -> Result<Self, UriError> {
-        if raw.iter().any(|&c| c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"') {
+        if raw
+            .iter()
+            .any(|&c| c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"')
+        {
             return Err(UriError::Char);
         }
         let colon = memchr::memchr(b':', raw).ok_or(UriError::NoScheme)?;
@@ -151,12 +158,11 @@ impl<'a> Uri<'a> {
 
     /// The value of a URI parameter (`None` if absent; `Some(b"")` if it has no value).
     pub fn param(&self, name: &str) -> Option<&'a [u8]> {
-        self.params
-            .split(|&c| c == b';')
-            .find_map(|p| {
-                let (n, v) = split_at_byte(p, b'=');
-                n.eq_ignore_ascii_case(name.as_bytes()).then(|| v.unwrap_or(&[]))
-            })
+        self.params.split(|&c| c == b';').find_map(|p| {
+            let (n, v) = split_at_byte(p, b'=');
+            n.eq_ignore_ascii_case(name.as_bytes())
+                .then(|| v.unwrap_or(&[]))
+        })
     }
 
     /// The user part with `%XX` escapes decoded.
@@ -170,7 +176,7 @@ pub fn parse_hostport(hp: &[u8]) -> Result<(Host<'_>, Option<u16>), UriError> {
     let (host, port_part) = if hp.first() == Some(&b'[') {
         let close = memchr::memchr(b']', hp).ok_or(UriError::Host)?;
         let inner = std::str::from_utf8(&hp[1..close]).map_err(|_| UriError::Host)?;
-        let addr: Ipv6Addr = inner.parse().map_err(|_| UriError::Host)?;
+        let addr = parse_ipv6_reference(inner)?;
         let after = &hp[close + 1..];
         let port = match after {
             [] => None,
@@ -189,6 +195,25 @@ pub fn parse_hostport(hp: &[u8]) -> Result<(Host<'_>, Option<u16>), UriError> {
     Ok((host, port))
 }
 
+/// The text inside `[...]`: an RFC 4291 address, or the RFC 3261 ABNF's
+/// `hexpart ":" IPv4address` with `hexpart` ending in `::` (three colons before
+/// the embedded IPv4 address, RFC 5118 §4.10), read as the two-colon form.
+/// The tolerance is only that one `:::` immediately before a trailing IPv4
+/// address; the rewritten text goes through the same RFC 4291 parser.
+fn parse_ipv6_reference(inner: &str) -> Result<Ipv6Addr, UriError> {
+    if let Ok(a) = inner.parse() {
+        return Ok(a);
+    }
+    let i = inner.find(":::").ok_or(UriError::Host)?;
+    let tail = &inner[i + 3..];
+    if tail.parse::<Ipv4Addr>().is_err() {
+        return Err(UriError::Host);
+    }
+    format!("{}::{tail}", &inner[..i])
+        .parse()
+        .map_err(|_| UriError::Host)
+}
+
 /// Parses a host name or IPv4 address (no brackets).
 pub fn parse_host(h: &[u8]) -> Result<Host<'_>, UriError> {
     if h.is_empty() {
@@ -199,19 +224,22 @@ pub fn parse_host(h: &[u8]) -> Result<Host<'_>, UriError> {
         return s.parse().map(Host::V4).map_err(|_| UriError::Host);
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]
-    let ok = h
-        .split(|&c| c == b'.')
-        .enumerate()
-        .all(|(i, label)| {
-            if label.is_empty() {
-                // Only a trailing dot is allowed.
-                return i > 0 && std::ptr::eq(label.as_ptr(), h[h.len()..].as_ptr());
-            }
-            label.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
-                && label[0] != b'-'
-                && label[label.len() - 1] != b'-'
-        });
-    if ok { Ok(Host::Name(h)) } else { Err(UriError::Host) }
+    let ok = h.split(|&c| c == b'.').enumerate().all(|(i, label)| {
+        if label.is_empty() {
+            // Only a trailing dot is allowed.
+            return i > 0 && std::ptr::eq(label.as_ptr(), h[h.len()..].as_ptr());
+        }
+        label
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+            && label[0] != b'-'
+            && label[label.len() - 1] != b'-'
+    });
+    if ok {
+        Ok(Host::Name(h))
+    } else {
+        Err(UriError::Host)
+    }
 }
 
 fn parse_port(p: &[u8]) -> Result<u16, UriError> {
@@ -238,12 +266,13 @@ pub fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'%' && i + 2 < s.len() {
-            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(s[i]);
         i += 1;
@@ -266,7 +295,8 @@ mod tests {
 
     #[test]
     fn sip_uri_parts() {
-        let u = Uri::parse(b"sip:alice:secret@atlanta.example.com:5061;transport=tcp;lr?subject=x").unwrap();
+        let u = Uri::parse(b"sip:alice:secret@atlanta.example.com:5061;transport=tcp;lr?subject=x")
+            .unwrap();
         assert_eq!(u.scheme, Scheme::Sip);
         assert_eq!(u.user, Some(&b"alice"[..]));
         assert_eq!(u.host, Some(Host::Name(b"atlanta.example.com")));
@@ -281,7 +311,16 @@ mod tests {
         let u = Uri::parse(b"sip:[2001:db8::10]:5070").unwrap();
         assert_eq!(u.host, Some(Host::V6("2001:db8::10".parse().unwrap())));
         assert_eq!(u.port, Some(5070));
-        assert!(Uri::parse(b"sip:[2001:db8:::192.0.2.1]").is_err());
+        // RFC 5118 §4.10: the three-colon form RFC 3261's ABNF derives must be
+        // tolerated, as the same address; `:::` anywhere else is still an error.
+        let u = Uri::parse(b"sip:[2001:db8:::192.0.2.1]").unwrap();
+        assert_eq!(
+            u.host,
+            Some(Host::V6("2001:db8::192.0.2.1".parse().unwrap()))
+        );
+        assert!(Uri::parse(b"sip:[2001:db8:::10]").is_err());
+        assert!(Uri::parse(b"sip:[2001:db8::1:::192.0.2.1]").is_err());
+        assert!(Uri::parse(b"sip:[2001:db8::::192.0.2.1]").is_err());
         assert!(Uri::parse(b"sip:2001:db8::10").is_err());
         let t = Uri::parse(b"tel:+51-1-555-0123;phone-context=example.pe").unwrap();
         assert_eq!(t.scheme, Scheme::Tel);

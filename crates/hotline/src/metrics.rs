@@ -1,0 +1,195 @@
+//! Process-wide counters and the RTP departure lateness histogram, rendered as
+//! Prometheus text for `GET /metrics`.
+//!
+//! Hand-rendered rather than through metrics-exporter-prometheus: the lateness
+//! histogram is already gathered per call by the media session (no global
+//! atomics per packet) and merged here once a second; what remains is a few
+//! counters and one text format.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hotline_media::pacer::LatenessHistogram;
+use hotline_media::session::SessionStats;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn inc(&self) {
+        self.add(1);
+    }
+
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything /metrics shows.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) calls_total: Counter,
+    pub(crate) recordings_total: Counter,
+    pub(crate) rtp_send_errors: Counter,
+    pub(crate) rtp_packets_sent: Counter,
+    pub(crate) rtp_packets_received: Counter,
+    pub(crate) rtp_foreign_dropped: Counter,
+    pub(crate) rtp_frames_skipped: Counter,
+    pub(crate) active_calls: AtomicU64,
+    lateness: Mutex<LatenessHistogram>,
+}
+
+impl Metrics {
+    /// Adds a call's histogram and the growth of its counters since `last`.
+    pub(crate) fn merge_session(
+        &self,
+        h: LatenessHistogram,
+        now: &SessionStats,
+        last: &mut SessionStats,
+    ) {
+        self.rtp_packets_sent
+            .add(now.packets_sent - last.packets_sent);
+        self.rtp_packets_received
+            .add(now.packets_received - last.packets_received);
+        self.rtp_foreign_dropped
+            .add(now.foreign_dropped - last.foreign_dropped);
+        self.rtp_frames_skipped
+            .add(now.frames_skipped - last.frames_skipped);
+        *last = *now;
+        if h.count() > 0 {
+            // A poisoned lock only means another merge panicked; the data is still counts.
+            let mut g = self.lateness.lock().unwrap_or_else(|e| e.into_inner());
+            g.merge(&h);
+        }
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let counters = [
+            (
+                "hotline_calls_total",
+                "Calls answered or refused by the call logic.",
+                &self.calls_total,
+            ),
+            (
+                "hotline_recordings_total",
+                "Recordings finished and saved.",
+                &self.recordings_total,
+            ),
+            (
+                "hotline_rtp_packets_sent_total",
+                "RTP packets sent.",
+                &self.rtp_packets_sent,
+            ),
+            (
+                "hotline_rtp_packets_received_total",
+                "RTP packets received from callers.",
+                &self.rtp_packets_received,
+            ),
+            (
+                "hotline_rtp_foreign_dropped_total",
+                "RTP packets from an address other than the learned source (dropped).",
+                &self.rtp_foreign_dropped,
+            ),
+            (
+                "hotline_rtp_frames_skipped_total",
+                "20 ms frames skipped because a send tick came late.",
+                &self.rtp_frames_skipped,
+            ),
+            (
+                "hotline_rtp_send_errors_total",
+                "RTP packets the socket refused (buffer full).",
+                &self.rtp_send_errors,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.get()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hotline_active_calls Calls in progress.\n# TYPE hotline_active_calls gauge\nhotline_active_calls {}",
+            self.active_calls.load(Ordering::Relaxed)
+        );
+        let h = self
+            .lateness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let name = "hotline_rtp_departure_lateness_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} How late each RTP packet left against its 20 ms schedule.\n# TYPE {name} histogram"
+        );
+        let mut cumulative = 0;
+        for (upper, n) in h.buckets() {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                upper.as_secs_f64()
+            );
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count());
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            h.sum().as_secs_f64(),
+            h.count()
+        );
+        for (q, label) in [(0.5, "0.5"), (0.99, "0.99")] {
+            let _ = writeln!(
+                out,
+                "hotline_rtp_departure_lateness_quantile_seconds{{quantile=\"{label}\"}} {}",
+                h.quantile(q).as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "hotline_rtp_departure_lateness_max_seconds {}",
+            h.max().as_secs_f64()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.calls_total.add(3);
+        let mut h = LatenessHistogram::new();
+        h.record(Duration::from_micros(10));
+        h.record(Duration::from_micros(900));
+        let mut last = SessionStats::default();
+        let now = SessionStats {
+            packets_sent: 50,
+            ..SessionStats::default()
+        };
+        m.merge_session(h, &now, &mut last);
+        m.merge_session(LatenessHistogram::new(), &now, &mut last);
+        let text = m.render();
+        assert!(text.contains("hotline_calls_total 3\n"));
+        assert!(
+            text.contains("hotline_rtp_packets_sent_total 50\n"),
+            "{text}"
+        );
+        assert!(text.contains("hotline_rtp_departure_lateness_seconds_count 2\n"));
+        assert!(text.contains("hotline_rtp_departure_lateness_seconds_bucket{le=\"+Inf\"} 2\n"));
+    }
+}

@@ -1,0 +1,829 @@
+//! One call's media, sans-IO: symmetric RTP with strict source learning,
+//! prompts on an absolute 20 ms schedule, RFC 4733 and in-band DTMF, the
+//! message recorder fed through the reorder buffer, and RTCP sender reports.
+//!
+//! ```text
+//! shell: recv RTP ──► handle_rtp(now, from, bytes)      poll_transmit() ──► send
+//!        deadline ──► handle_timeout(now)                poll_event()    ──► call logic
+//! ```
+//!
+//! # Decisions
+//! - Symmetric RTP (RFC 4961): we send to where the caller's RTP comes from, which
+//!   is what works behind NAT. The first packet's source is learned; afterwards
+//!   packets from any other address are dropped and counted (the "RTP bleed"
+//!   attack, CVE-2017-14099) until [`Session::relearn`] (a re-INVITE changed the SDP).
+//! - Nothing is sent while the caller holds us (their SDP is sendonly or inactive).
+//! - The recording's length is the wall-clock length of the message: gaps are
+//!   filled by the reorder buffer from RTP timestamps, and the end is padded to
+//!   the time elapsed since recording started.
+//! - RTCP: a compound SR + SDES(CNAME) every 5 s (RFC 3550 §6.4.1, §6.5); incoming
+//!   RTCP is accepted and ignored.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::dtmf::{Digit, DtmfReceiver};
+use crate::g711::{self, Law};
+use crate::goertzel::DtmfDetector;
+use crate::pacer::{LatenessHistogram, Pacer};
+use crate::player::{PlayId, Player, PlayerEvent};
+use crate::prompt::{FRAME_SAMPLES, Prompt};
+use crate::recorder::{Recorder, RecorderError};
+use crate::reorder::{Frame, ReorderBuffer, ReorderConfig};
+use crate::rtp::{self, RtpSender};
+use crate::silence::{MaxLength, SilenceDetector};
+
+/// How often a sender report goes out.
+pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the session is set up with (from the SDP negotiation).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The codec.
+    pub law: Law,
+    /// Its payload type (0 or 8 static, or the offerer's dynamic number).
+    pub payload_type: u8,
+    /// telephone-event payload type, if negotiated; else in-band detection runs.
+    pub dtmf_payload_type: Option<u8>,
+    /// The RTP address from the caller's SDP.
+    pub remote: SocketAddr,
+    /// Our SSRC and initial sequence number and timestamp (random, RFC 3550 §5.1).
+    pub ssrc: u32,
+    /// Initial sequence number.
+    pub sequence: u16,
+    /// Initial timestamp.
+    pub timestamp: u32,
+    /// RTCP CNAME (RFC 3550 §6.5.1); not the caller's number.
+    pub cname: String,
+}
+
+/// How a recording should end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordSpec {
+    /// Maximum length.
+    pub max: Duration,
+    /// End after this much silence (None: never on silence).
+    pub silence: Option<Duration>,
+    /// Level below which audio counts as silence.
+    pub silence_dbfs: f32,
+    /// The key that ends the message (`#`).
+    pub finish_key: Option<Digit>,
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordEnd {
+    /// The finish key was pressed.
+    FinishKey,
+    /// Silence for the configured time.
+    Silence,
+    /// The maximum length was reached.
+    MaxLength,
+    /// The call logic stopped it (hang-up, call cap).
+    Stopped,
+    /// Writing failed (disk full...): what reached the disk is kept.
+    WriteError,
+}
+
+/// What the session tells the call logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A key press (one per press, whatever the transport).
+    Digit(Digit),
+    /// A prompt played to its end.
+    PromptFinished(PlayId),
+    /// The recording ended; take it with [`Session::take_recorder`].
+    RecordingEnded(RecordEnd),
+    /// The caller's RTP source was learned.
+    SourceLearned(SocketAddr),
+}
+
+/// Where a transmit goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The RTP socket.
+    Rtp,
+    /// The RTCP socket (RTP port + 1).
+    Rtcp,
+}
+
+/// Counters, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// Payload octets sent.
+    pub octets_sent: u64,
+    /// RTP packets received from the caller.
+    pub packets_received: u64,
+    /// Packets from an address other than the learned source, dropped.
+    pub foreign_dropped: u64,
+    /// Packets that did not parse as RTP.
+    pub malformed: u64,
+    /// Frames skipped because a tick came late.
+    pub frames_skipped: u64,
+}
+
+struct Recording {
+    recorder: Recorder,
+    spec: RecordSpec,
+    started: Instant,
+    silence: Option<SilenceDetector>,
+    max: MaxLength,
+    written: u64,
+    ended: Option<RecordEnd>,
+}
+
+/// One call's media state.
+pub struct Session {
+    config: SessionConfig,
+    sender: RtpSender,
+    player: Player,
+    pacer: Pacer,
+    lateness: LatenessHistogram,
+    dtmf: DtmfReceiver,
+    inband: Option<DtmfDetector>,
+    reorder: ReorderBuffer,
+    recording: Option<Recording>,
+    learned: Option<SocketAddr>,
+    sending: bool,
+    next_rtcp: Instant,
+    /// Wall-clock time at `epoch`, for RTCP NTP timestamps.
+    wall_at_epoch: SystemTime,
+    epoch: Instant,
+    pcm: [i16; 1024],
+    out: VecDeque<(Channel, SocketAddr, usize, [u8; 256])>,
+    events: VecDeque<MediaEvent>,
+    stats: SessionStats,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("learned", &self.learned)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session whose first frame is due at `now`. `wall` is the wall-clock
+    /// time at `now` (for RTCP only).
+    pub fn new(now: Instant, wall: SystemTime, config: SessionConfig) -> Self {
+        let inband = config.dtmf_payload_type.is_none().then(DtmfDetector::new);
+        Self {
+            sender: RtpSender::new(config.ssrc, config.sequence, config.timestamp),
+            player: Player::new(),
+            pacer: Pacer::new(now, Duration::from_millis(20)),
+            lateness: LatenessHistogram::new(),
+            dtmf: DtmfReceiver::new(),
+            inband,
+            reorder: ReorderBuffer::new(ReorderConfig::default()),
+            recording: None,
+            learned: None,
+            sending: true,
+            next_rtcp: now + RTCP_INTERVAL,
+            wall_at_epoch: wall,
+            epoch: now,
+            pcm: [0; 1024],
+            out: VecDeque::with_capacity(4),
+            events: VecDeque::with_capacity(8),
+            stats: SessionStats::default(),
+            config,
+        }
+    }
+
+    /// Queues a prompt after what is playing.
+    pub fn enqueue(&mut self, prompt: Arc<Prompt>) -> PlayId {
+        self.player.enqueue(prompt)
+    }
+
+    /// Stops what is playing (barge-in) and clears the queue.
+    pub fn stop_playback(&mut self) {
+        self.player.stop();
+    }
+
+    /// Loops the last queued prompt (hold music).
+    pub fn set_loop(&mut self, on: bool) {
+        self.player.set_loop(on);
+    }
+
+    /// Whether nothing is playing.
+    pub fn is_idle(&self) -> bool {
+        self.player.is_idle()
+    }
+
+    /// Starts recording the caller into `recorder`.
+    pub fn start_recording(&mut self, now: Instant, recorder: Recorder, spec: RecordSpec) {
+        let silence = spec.silence.map(|d| {
+            SilenceDetector::new(
+                spec.silence_dbfs,
+                d.as_millis().min(u128::from(u32::MAX)) as u32,
+            )
+        });
+        self.recording = Some(Recording {
+            recorder,
+            max: MaxLength::from_ms(spec.max.as_millis().min(u128::from(u64::MAX)) as u64),
+            spec,
+            started: now,
+            silence,
+            written: 0,
+            ended: None,
+        });
+    }
+
+    /// Ends the recording now (hang-up, call cap) and hands the recorder back to
+    /// be finished (finalise, fsync, rename) off the packet path. The audio is
+    /// padded to the wall-clock time since the recording started.
+    pub fn stop_recording(&mut self, now: Instant) -> Option<Recorder> {
+        let mut rec = self.recording.take()?;
+        self.flush_reorder(&mut rec);
+        let elapsed = now.saturating_duration_since(rec.started);
+        // Never pad beyond the maximum length.
+        let expected = (elapsed.as_millis() as u64 * 8).min(rec.spec.max.as_millis() as u64 * 8);
+        if rec.ended.is_none() && expected > rec.written {
+            let pad = (expected - rec.written) as u32;
+            if rec.recorder.write_silence(pad).is_ok() {
+                rec.written += u64::from(pad);
+            }
+        }
+        Some(rec.recorder)
+    }
+
+    /// After a [`MediaEvent::RecordingEnded`], the recorder to finish.
+    pub fn take_recorder(&mut self, now: Instant) -> Option<Recorder> {
+        if self.recording.as_ref().is_some_and(|r| r.ended.is_some()) {
+            return self.stop_recording(now);
+        }
+        None
+    }
+
+    /// The recorder in progress (for header refresh and the sync handle).
+    pub fn recorder_mut(&mut self) -> Option<&mut Recorder> {
+        self.recording.as_mut().map(|r| &mut r.recorder)
+    }
+
+    /// Whether we may send (false while the caller holds us).
+    pub fn set_sending(&mut self, sending: bool) {
+        self.sending = sending;
+    }
+
+    /// New SDP from a re-INVITE: a new remote address, and learn the source again.
+    pub fn relearn(&mut self, remote: SocketAddr) {
+        self.config.remote = remote;
+        self.learned = None;
+        self.dtmf.reset();
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Takes the lateness histogram gathered so far (the shell merges it into
+    /// the process-wide one).
+    pub fn take_lateness(&mut self) -> LatenessHistogram {
+        std::mem::take(&mut self.lateness)
+    }
+
+    /// Where our RTP goes: the learned source, else the SDP address.
+    pub fn destination(&self) -> SocketAddr {
+        self.learned.unwrap_or(self.config.remote)
+    }
+
+    /// A datagram arrived on the RTP socket.
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        match self.learned {
+            Some(src) if src != from => {
+                self.stats.foreign_dropped += 1;
+                return;
+            }
+            Some(_) => {}
+            None => {
+                // RTCP multiplexed on the RTP port (RFC 5761) is not a source to learn.
+                if is_rtcp(datagram) {
+                    return;
+                }
+                if rtp::parse(datagram).is_err() {
+                    self.stats.malformed += 1;
+                    return;
+                }
+                self.learned = Some(from);
+                self.events.push_back(MediaEvent::SourceLearned(from));
+            }
+        }
+        if is_rtcp(datagram) {
+            return;
+        }
+        let Ok(packet) = rtp::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.stats.packets_received += 1;
+        if Some(packet.payload_type) == self.config.dtmf_payload_type {
+            if let Ok(Some(digit)) =
+                self.dtmf
+                    .push(packet.sequence, packet.timestamp, packet.payload)
+            {
+                self.digit(now, digit);
+            }
+            return;
+        }
+        if packet.payload_type != self.config.payload_type {
+            return;
+        }
+        if let Some(mut det) = self.inband.take() {
+            let n = g711::decode_into(self.config.law, packet.payload, &mut self.pcm);
+            let mut found = det.push(&self.pcm[..n]);
+            while let Some(d) = found {
+                self.digit(now, d);
+                found = det.poll_digit();
+            }
+            self.inband = Some(det);
+        }
+        if let Some(mut rec) = self.recording.take() {
+            if rec.ended.is_none() {
+                let law = self.config.law;
+                let pcm = &mut self.pcm;
+                let mut end = None;
+                let _ = self.reorder.push(&packet, |frame| {
+                    if end.is_none() {
+                        end = write_frame(&mut rec, law, pcm, frame);
+                    }
+                });
+                if let Some(e) = end {
+                    rec.ended = Some(e);
+                    self.events.push_back(MediaEvent::RecordingEnded(e));
+                }
+            }
+            self.recording = Some(rec);
+        }
+    }
+
+    fn digit(&mut self, _now: Instant, digit: Digit) {
+        self.events.push_back(MediaEvent::Digit(digit));
+        self.finish_key(digit);
+    }
+
+    fn finish_key(&mut self, digit: Digit) {
+        if let Some(rec) = self.recording.as_mut()
+            && rec.ended.is_none()
+            && rec.spec.finish_key == Some(digit)
+        {
+            rec.ended = Some(RecordEnd::FinishKey);
+            self.events
+                .push_back(MediaEvent::RecordingEnded(RecordEnd::FinishKey));
+        }
+    }
+
+    fn flush_reorder(&mut self, rec: &mut Recording) {
+        let law = self.config.law;
+        let pcm = &mut self.pcm;
+        // What was waiting in the window came before the end (the finish key, the
+        // hang-up): keep it, unless writing already failed.
+        self.reorder.flush(|frame| {
+            if rec.ended != Some(RecordEnd::WriteError) {
+                let _ = write_frame(rec, law, pcm, frame);
+            }
+        });
+    }
+
+    /// The 20 ms tick and the RTCP timer.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.pacer.poll_timeout() {
+            let tick = self.pacer.handle_timeout(now);
+            if tick.skipped > 0 {
+                self.stats.frames_skipped += u64::from(tick.skipped);
+                self.sender
+                    .advance_silence(tick.skipped * FRAME_SAMPLES as u32);
+            }
+            if tick.send {
+                self.lateness.record(tick.lateness);
+                self.send_frame();
+            }
+            while let Some(PlayerEvent::PromptFinished(id)) = self.player.poll_event() {
+                self.events.push_back(MediaEvent::PromptFinished(id));
+            }
+            self.check_recording_clock(now);
+        }
+        if now >= self.next_rtcp {
+            self.next_rtcp = now + RTCP_INTERVAL;
+            self.send_rtcp(now);
+        }
+    }
+
+    /// The recording's maximum length also counts time with no packets at all.
+    fn check_recording_clock(&mut self, now: Instant) {
+        if let Some(rec) = self.recording.as_mut()
+            && rec.ended.is_none()
+            && now.saturating_duration_since(rec.started)
+                >= rec.spec.max + Duration::from_millis(200)
+        {
+            rec.ended = Some(RecordEnd::MaxLength);
+            self.events
+                .push_back(MediaEvent::RecordingEnded(RecordEnd::MaxLength));
+        }
+    }
+
+    fn send_frame(&mut self) {
+        let law = self.config.law;
+        let frame = match self.player.next_frame(law) {
+            Some(f) => *f,
+            None => {
+                self.sender.advance_silence(FRAME_SAMPLES as u32);
+                return;
+            }
+        };
+        if !self.sending || self.destination().ip().is_unspecified() {
+            self.sender.advance_silence(FRAME_SAMPLES as u32);
+            return;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(n) = self
+            .sender
+            .packet_into(self.config.payload_type, false, &frame, &mut buf)
+        {
+            self.stats.packets_sent += 1;
+            self.stats.octets_sent += frame.len() as u64;
+            let dest = self.destination();
+            self.out.push_back((Channel::Rtp, dest, n, buf));
+        }
+    }
+
+    fn send_rtcp(&mut self, now: Instant) {
+        let dest = self.destination();
+        if dest.ip().is_unspecified() || !self.sending {
+            return;
+        }
+        let rtcp_dest = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
+        let wall = self.wall_at_epoch + now.saturating_duration_since(self.epoch);
+        let mut buf = [0u8; 256];
+        let n = sender_report(
+            &mut buf,
+            self.config.ssrc,
+            wall,
+            self.sender.timestamp(),
+            self.stats.packets_sent as u32,
+            self.stats.octets_sent as u32,
+            &self.config.cname,
+        );
+        self.out.push_back((Channel::Rtcp, rtcp_dest, n, buf));
+    }
+
+    /// The next packet to send: which socket, where, and the bytes.
+    pub fn poll_transmit(&mut self) -> Option<(Channel, SocketAddr, Transmit)> {
+        self.out
+            .pop_front()
+            .map(|(ch, dest, len, buf)| (ch, dest, Transmit { len, buf }))
+    }
+
+    /// The next event for the call logic.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn poll_timeout(&self) -> Instant {
+        self.pacer.poll_timeout().min(self.next_rtcp)
+    }
+}
+
+/// A packet's bytes, held inline (no allocation per packet).
+#[derive(Clone, Copy)]
+pub struct Transmit {
+    len: usize,
+    buf: [u8; 256],
+}
+
+impl std::fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transmit").field("len", &self.len).finish()
+    }
+}
+
+impl std::ops::Deref for Transmit {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Writes one reordered frame; returns why the recording ended, if it did.
+fn write_frame(
+    rec: &mut Recording,
+    law: Law,
+    pcm: &mut [i16; 1024],
+    frame: Frame<'_>,
+) -> Option<RecordEnd> {
+    let (samples, silent) = match frame {
+        Frame::Audio { payload, .. } => (g711::decode_into(law, payload, pcm), false),
+        Frame::Silence { samples, .. } => (samples as usize, true),
+    };
+    let admit = rec.max.admit(samples);
+    let result: Result<(), RecorderError> = if silent {
+        rec.recorder.write_silence(admit as u32)
+    } else {
+        rec.recorder.write_frame(&pcm[..admit])
+    };
+    if result.is_err() {
+        return Some(RecordEnd::WriteError);
+    }
+    rec.written += admit as u64;
+    let _ = rec.recorder.maybe_refresh();
+    if rec.max.reached() {
+        return Some(RecordEnd::MaxLength);
+    }
+    if let Some(det) = rec.silence.as_mut() {
+        let ended = if silent {
+            // Whole silent stretches: feed zeros frame by frame.
+            let zeros = [0i16; FRAME_SAMPLES];
+            let mut left = admit;
+            let mut ended = false;
+            while left > 0 && !ended {
+                let n = left.min(FRAME_SAMPLES);
+                ended = det.push(&zeros[..n]);
+                left -= n;
+            }
+            ended
+        } else {
+            det.push(&pcm[..admit])
+        };
+        if ended {
+            return Some(RecordEnd::Silence);
+        }
+    }
+    None
+}
+
+/// Whether a datagram is RTCP (RFC 5761 §4: payload types 72-76 with the marker bit).
+fn is_rtcp(datagram: &[u8]) -> bool {
+    datagram.len() >= 2 && (200..=204).contains(&datagram[1])
+}
+
+/// Writes a compound RTCP packet: SR (no report blocks) + SDES with CNAME.
+fn sender_report(
+    buf: &mut [u8; 256],
+    ssrc: u32,
+    wall: SystemTime,
+    rtp_ts: u32,
+    packets: u32,
+    octets: u32,
+    cname: &str,
+) -> usize {
+    let since_unix = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // NTP epoch is 1900-01-01: 70 years (17 leap days) before the Unix epoch.
+    let ntp_secs = since_unix.as_secs() + 2_208_988_800;
+    let ntp_frac = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    let mut i = 0;
+    let mut put = |bytes: &[u8], i: &mut usize| {
+        buf[*i..*i + bytes.len()].copy_from_slice(bytes);
+        *i += bytes.len();
+    };
+    // SR: V=2, P=0, RC=0, PT=200, length 6 (28 bytes).
+    put(&[0x80, 200, 0, 6], &mut i);
+    put(&ssrc.to_be_bytes(), &mut i);
+    put(&(ntp_secs as u32).to_be_bytes(), &mut i);
+    put(&(ntp_frac as u32).to_be_bytes(), &mut i);
+    put(&rtp_ts.to_be_bytes(), &mut i);
+    put(&packets.to_be_bytes(), &mut i);
+    put(&octets.to_be_bytes(), &mut i);
+    // SDES: one chunk with CNAME, null-terminated and padded to 32 bits.
+    let cname = &cname.as_bytes()[..cname.len().min(200)];
+    let chunk = 4 + 2 + cname.len() + 1;
+    let padded = chunk.div_ceil(4) * 4;
+    let words = (4 + padded) / 4 - 1;
+    put(&[0x81, 202], &mut i);
+    put(&(words as u16).to_be_bytes(), &mut i);
+    put(&ssrc.to_be_bytes(), &mut i);
+    put(&[1, cname.len() as u8], &mut i);
+    put(cname, &mut i);
+    let zeros = padded - (4 + 2 + cname.len());
+    put(&[0u8; 4][..zeros], &mut i);
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtmf::TelephoneEvent;
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            law: Law::Mu,
+            payload_type: 0,
+            dtmf_payload_type: Some(101),
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            ssrc: 0x1234_5678,
+            sequence: 100,
+            timestamp: 1000,
+            cname: "hotline".into(),
+        }
+    }
+
+    fn rtp_packet(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut s = RtpSender::new(0xabcd, seq, ts);
+        let mut buf = [0u8; 512];
+        let n = s.packet_into(pt, false, payload, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn tone_prompt(ms: usize) -> Arc<Prompt> {
+        let pcm: Vec<i16> = (0..ms * 8)
+            .map(|i| ((i as f32 * 0.785).sin() * 8000.0) as i16)
+            .collect();
+        Arc::new(Prompt::from_pcm(pcm))
+    }
+
+    #[test]
+    fn plays_on_schedule_with_continuous_sequence_and_timestamp() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        s.enqueue(tone_prompt(60));
+        let mut got = vec![];
+        for n in 0..6 {
+            s.handle_timeout(t0 + Duration::from_millis(20 * n));
+            while let Some((ch, _, t)) = s.poll_transmit() {
+                if ch == Channel::Rtp {
+                    got.push(
+                        rtp::parse(&t)
+                            .map(|p| (p.sequence, p.timestamp, p.marker))
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+        // 3 frames of prompt, then silence (nothing sent).
+        assert_eq!(
+            got,
+            vec![(100, 1000, true), (101, 1160, false), (102, 1320, false)]
+        );
+        assert!(matches!(
+            s.poll_event(),
+            Some(MediaEvent::PromptFinished(_))
+        ));
+        // The next prompt continues the timestamp across the silence and is marked.
+        s.enqueue(tone_prompt(20));
+        s.handle_timeout(t0 + Duration::from_millis(120));
+        let (_, _, t) = s.poll_transmit().unwrap();
+        let p = rtp::parse(&t).unwrap();
+        assert_eq!(
+            (p.sequence, p.timestamp, p.marker),
+            (103, 1000 + 6 * 160, true)
+        );
+    }
+
+    #[test]
+    fn learns_source_and_drops_foreign_packets() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        let attacker: SocketAddr = "192.0.2.66:7000".parse().unwrap();
+        s.handle_rtp(t0, caller, &rtp_packet(0, 1, 160, &[0xff; 160]));
+        assert_eq!(s.poll_event(), Some(MediaEvent::SourceLearned(caller)));
+        assert_eq!(s.destination(), caller);
+        s.handle_rtp(t0, attacker, &rtp_packet(0, 2, 320, &[0xff; 160]));
+        assert_eq!(s.stats().foreign_dropped, 1);
+        assert_eq!(s.destination(), caller);
+        s.relearn("192.0.2.20:8000".parse().unwrap());
+        s.handle_rtp(t0, attacker, &rtp_packet(0, 3, 480, &[0xff; 160]));
+        assert_eq!(s.destination(), attacker);
+    }
+
+    #[test]
+    fn rfc4733_digit_once_and_finish_key_ends_recording() {
+        let t0 = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        let rec = Recorder::create(dir.path(), "m1", 1).unwrap();
+        s.start_recording(
+            t0,
+            rec,
+            RecordSpec {
+                max: Duration::from_secs(60),
+                silence: None,
+                silence_dbfs: -45.0,
+                finish_key: Some(Digit::from_char('#').unwrap()),
+            },
+        );
+        for i in 0..10u16 {
+            s.handle_rtp(
+                t0,
+                caller,
+                &rtp_packet(0, i, u32::from(i) * 160, &[0x10; 160]),
+            );
+        }
+        for (k, end) in [(0u16, false), (1, false), (2, true), (3, true), (4, true)] {
+            let ev = TelephoneEvent {
+                event: 11,
+                end,
+                volume: 10,
+                duration: 160 * (k + 1),
+            };
+            s.handle_rtp(t0, caller, &rtp_packet(101, 10 + k, 1600, &ev.to_bytes()));
+        }
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        let digits = events
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::Digit(_)))
+            .count();
+        assert_eq!(digits, 1, "{events:?}");
+        assert!(events.contains(&MediaEvent::RecordingEnded(RecordEnd::FinishKey)));
+        let rec = s.take_recorder(t0 + Duration::from_millis(200)).unwrap();
+        let done = rec.finish().unwrap();
+        // 10 packets of 20 ms; the reorder window flushed at the end.
+        assert_eq!(done.duration_ms, 200);
+    }
+
+    #[test]
+    fn recording_fills_gaps_and_pads_to_wall_clock() {
+        let t0 = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        s.start_recording(
+            t0,
+            Recorder::create(dir.path(), "m2", 1).unwrap(),
+            RecordSpec {
+                max: Duration::from_secs(60),
+                silence: None,
+                silence_dbfs: -45.0,
+                finish_key: None,
+            },
+        );
+        // Packets 0..50 with 5 and 6 lost: 1 s of audio.
+        for i in (0..50u16).filter(|i| *i != 5 && *i != 6) {
+            s.handle_rtp(
+                t0,
+                caller,
+                &rtp_packet(0, i, u32::from(i) * 160, &[0x10; 160]),
+            );
+        }
+        // The caller hangs up 1.5 s after the recording started.
+        let rec = s.stop_recording(t0 + Duration::from_millis(1500)).unwrap();
+        let done = rec.finish().unwrap();
+        assert_eq!(done.duration_ms, 1500);
+    }
+
+    #[test]
+    fn rtcp_sender_report_every_five_seconds() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        s.handle_timeout(t0 + RTCP_INTERVAL);
+        let mut found = None;
+        while let Some((ch, dest, t)) = s.poll_transmit() {
+            if ch == Channel::Rtcp {
+                found = Some((dest, t.to_vec()));
+            }
+        }
+        let (dest, sr) = found.unwrap();
+        assert_eq!(dest.port(), 40001);
+        assert_eq!(sr[1], 200);
+        assert_eq!(sr[28 + 1], 202);
+        assert_eq!(sr.len() % 4, 0);
+        assert_eq!(
+            u32::from_be_bytes(sr[4..8].try_into().unwrap()),
+            0x1234_5678
+        );
+    }
+
+    #[test]
+    fn inband_dtmf_without_telephone_event() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.dtmf_payload_type = None;
+        let mut s = Session::new(t0, SystemTime::now(), cfg);
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        // Digit 5: 770 + 1336 Hz, 100 ms, then 100 ms silence.
+        let mut seq = 0u16;
+        for n in 0..10 {
+            let mut frame = [0u8; 160];
+            for (i, b) in frame.iter_mut().enumerate() {
+                let t = (n * 160 + i) as f32 / 8000.0;
+                let v = if n < 5 {
+                    ((2.0 * std::f32::consts::PI * 770.0 * t).sin()
+                        + (2.0 * std::f32::consts::PI * 1336.0 * t).sin())
+                        * 6000.0
+                } else {
+                    0.0
+                };
+                *b = g711::ulaw_encode(v as i16);
+            }
+            s.handle_rtp(
+                t0,
+                caller,
+                &rtp_packet(0, seq, u32::from(seq) * 160, &frame),
+            );
+            seq += 1;
+        }
+        let digits: Vec<_> = std::iter::from_fn(|| s.poll_event())
+            .filter_map(|e| match e {
+                MediaEvent::Digit(d) => Some(d.as_char()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(digits, vec!['5']);
+    }
+}
