@@ -8,6 +8,8 @@
 // Not every test binary that includes this module uses every helper.
 #![allow(dead_code)]
 
+pub(crate) mod pcap;
+
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -197,6 +199,7 @@ pub(crate) struct Server {
     pub(crate) http: String,
     log: SharedLog,
     config_text: String,
+    data_dir: PathBuf,
     // Dropped last: the config file and the data dir.
     dir: tempfile::TempDir,
 }
@@ -205,6 +208,16 @@ impl Server {
     /// Starts `hotline serve --config <temp file> --sip 127.0.0.1:0 --http 127.0.0.1:0
     /// --data-dir <temp dir>` and waits for its three listener lines.
     pub(crate) fn start(config: &Config) -> Server {
+        Self::start_in(config, None)
+    }
+
+    /// Like [`Server::start`], on an existing data dir (another server's, to see what it
+    /// left behind); the caller keeps that directory alive.
+    pub(crate) fn start_with_data_dir(config: &Config, data_dir: &Path) -> Server {
+        Self::start_in(config, Some(data_dir))
+    }
+
+    fn start_in(config: &Config, data_dir: Option<&Path>) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("hotline-e2e-")
             .tempdir()
@@ -212,7 +225,7 @@ impl Server {
         let config_text = config.to_toml();
         let config_path = dir.path().join("hotline.toml");
         std::fs::write(&config_path, &config_text).expect("write the config file");
-        let data_dir = dir.path().join("data");
+        let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data_dir).expect("create the data dir");
 
         let bin = env!("CARGO_BIN_EXE_hotline");
@@ -282,6 +295,7 @@ impl Server {
             http: http.expect("checked"),
             log,
             config_text,
+            data_dir,
             dir,
         }
     }
@@ -303,6 +317,24 @@ impl Server {
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The `--data-dir` the server runs with.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Sends SIGKILL (`kill -KILL`): the server stops dead, as in a crash.
+    pub(crate) fn sigkill(&self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -KILL {} failed: {status}",
+            self.pid()
+        );
     }
 
     /// Sends SIGTERM (with `kill -TERM`, to avoid a libc dependency).
@@ -365,9 +397,19 @@ impl Server {
         Sipp {
             server: self,
             scenario: scenario.to_owned(),
+            file: None,
             transport: Transport::Udp,
             duration_ms: None,
             extra: Vec::new(),
+        }
+    }
+
+    /// A sipp run of a scenario file outside `tests/sipp/` (one written at test time);
+    /// `label` names it in reports and temp dirs.
+    pub(crate) fn sipp_file(&self, label: &str, file: &Path) -> Sipp<'_> {
+        Sipp {
+            file: Some(file.to_path_buf()),
+            ..self.sipp(label)
         }
     }
 
@@ -473,6 +515,8 @@ pub(crate) enum Transport {
 pub(crate) struct Sipp<'a> {
     server: &'a Server,
     scenario: String,
+    /// The scenario file, if not `tests/sipp/<scenario>.xml`.
+    file: Option<PathBuf>,
     transport: Transport,
     duration_ms: Option<u64>,
     extra: Vec<String>,
@@ -514,7 +558,10 @@ impl Sipp<'_> {
     }
 
     fn start_once(&self) -> RunningSipp {
-        let path = scenario_path(&self.scenario);
+        let path = self
+            .file
+            .clone()
+            .unwrap_or_else(|| scenario_path(&self.scenario));
         assert!(path.is_file(), "no scenario {}", path.display());
         let dir = tempfile::Builder::new()
             .prefix(&format!("sipp-{}-", self.scenario))

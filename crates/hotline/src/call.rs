@@ -155,8 +155,17 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    // One timer for the session and the flow, reset only when the deadline moves:
+    // a call wakes 50 times a second and must not build new timers each time.
+    let tick = tokio::time::sleep_until(c.wake_at());
+    tokio::pin!(tick);
+    let cap = tokio::time::sleep_until(hard_cap);
+    tokio::pin!(cap);
     loop {
         let wake = c.wake_at();
+        if tick.deadline() != wake {
+            tick.as_mut().reset(wake);
+        }
         tokio::select! {
             ev = events.recv() => match ev {
                 None => break,
@@ -181,7 +190,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             }
             // Incoming RTCP is accepted and ignored.
             _ = c.rtcp.recv_from(&mut rtcp_buf) => {}
-            _ = tokio::time::sleep_until(wake) => {
+            _ = &mut tick => {
                 let now = Instant::now();
                 if let Some(s) = c.session.as_mut() {
                     s.handle_timeout(now);
@@ -189,7 +198,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
                 c.flow.handle_timeout(now);
             }
             _ = housekeeping.tick() => c.housekeeping(),
-            _ = tokio::time::sleep_until(hard_cap), if !c.hangup_sent => {
+            _ = &mut cap, if !c.hangup_sent => {
                 tracing::info!(max_secs = ctx.config.calls.max_duration_secs, "call reached calls.max_duration_secs; hanging up");
                 c.hang_up().await;
             }

@@ -3,6 +3,11 @@
 //!
 //! `cargo run --release -p hotline-sip-bench --example compare [N]` (default 20000).
 //! Best of 5 rounds; for careful numbers use `cargo bench --bench parse`.
+//!
+//! `compare --only PARSER N` (PARSER: hotline, rsip or rsipstack) just parses
+//! the INVITE N times, for an instruction count that a loaded machine cannot
+//! disturb: run it under `valgrind --tool=callgrind` for two values of N and
+//! divide the difference in instructions by the difference in N.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -12,10 +17,24 @@ use hotline_sip_bench::comparators::{rsip_impl, rsipstack_impl};
 use hotline_sip_bench::{Fields, fixtures};
 
 fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, parser, n] = &args[..]
+        && flag == "--only"
+    {
+        let n: u32 = n.parse().unwrap_or(1000);
+        let raw = fixtures::invite();
+        for _ in 0..n {
+            let ok = match parser.as_str() {
+                "hotline" => Fields::hotline(black_box(raw.clone())).is_ok(),
+                "rsip" => rsip_impl::fields(black_box(&raw[..])).is_ok(),
+                "rsipstack" => rsipstack_impl::fields(black_box(&raw[..])).is_ok(),
+                other => panic!("unknown parser {other}"),
+            };
+            black_box(ok);
+        }
+        return;
+    }
+    let n: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     println!("ns/message, best of 5 rounds of {n}; ratio = parser / hotline");
     for (name, raw) in [
         ("INVITE", fixtures::invite()),

@@ -4,10 +4,11 @@
 //! Both must never panic on any input; a panic (or a failed assertion below)
 //! is a finding. Besides "no panic", they check properties that hold for every
 //! input:
-//! - [`parse`]: a datagram's message is a prefix of the datagram; the stream
+//! - [`parse()`]: a datagram's message is a prefix of the datagram; the stream
 //!   framer yields the same messages and errors however the bytes are split;
-//!   a 200 built for a request that passed `validate_request` parses again.
-//! - [`endpoint`]: everything the endpoint sends parses with our parser.
+//!   the 200 and the dialog's BYE built for a request that passed
+//!   `validate_request` parse again.
+//! - [`endpoint()`]: everything the endpoint sends parses with our parser.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

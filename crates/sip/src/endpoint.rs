@@ -258,6 +258,7 @@ struct ServerTx {
 struct ClientTx {
     machine: NonInviteClient,
     peer: Peer,
+    branch: Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +308,8 @@ pub struct Endpoint {
     dialogs: HashMap<(Bytes, String), CallHandle>,
     /// The armed deadline of each machine; the heap entries that disagree are stale.
     deadlines: HashMap<Owner, Instant>,
+    /// Transactions seen terminated by `arm`, to forget in `drain_finished`.
+    finished: Vec<Owner>,
     timers: BinaryHeap<Reverse<(Instant, Owner)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -338,6 +341,7 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             deadlines: HashMap::new(),
+            finished: Vec::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -1191,8 +1195,9 @@ impl Endpoint {
         let reliable = peer.transport == Transport::Tcp;
         let machine = NonInviteClient::new(now, &self.config.timers, reliable, bye);
         let id = self.next_id();
-        self.client_branches.insert(Bytes::from(branch), id);
-        self.clients.insert(id, ClientTx { machine, peer });
+        let branch = Bytes::from(branch);
+        self.client_branches.insert(branch.clone(), id);
+        self.clients.insert(id, ClientTx { machine, peer, branch });
         self.flush_client(now, id);
     }
 
@@ -1358,16 +1363,20 @@ impl Endpoint {
     /// Records the machine's next deadline; the heap gets an entry only when
     /// it changes.
     fn arm(&mut self, owner: Owner) {
-        let at = match &owner {
-            Owner::Server(id) => self.servers.get(id).and_then(|(_, tx)| match &tx.machine {
-                ServerMachine::Invite(m) => m.poll_timeout(),
-                ServerMachine::NonInvite(m) => m.poll_timeout(),
+        let (at, done) = match &owner {
+            Owner::Server(id) => self.servers.get(id).map_or((None, false), |(_, tx)| match &tx.machine {
+                ServerMachine::Invite(m) => (m.poll_timeout(), m.is_terminated()),
+                ServerMachine::NonInvite(m) => (m.poll_timeout(), m.is_terminated()),
             }),
             Owner::Client(id) => self
                 .clients
                 .get(id)
-                .and_then(|tx| tx.machine.poll_timeout()),
+                .map_or((None, false), |tx| (tx.machine.poll_timeout(), tx.machine.is_terminated())),
         };
+        if done {
+            // Forgotten by drain_finished, without scanning every transaction.
+            self.finished.push(owner.clone());
+        }
         match at {
             Some(at) => {
                 if self.deadlines.insert(owner.clone(), at) != Some(at) {
@@ -1392,36 +1401,37 @@ impl Endpoint {
         }
     }
 
-    /// Forgets terminated transactions.
+    /// Forgets the transactions that terminated since the last call (collected
+    /// by `arm`, so the cost does not grow with the number of live transactions).
     fn drain_finished(&mut self, _now: Instant) {
-        let done: Vec<u64> = self
-            .servers
-            .iter()
-            .filter(|(_, (_, tx))| match &tx.machine {
-                ServerMachine::Invite(m) => m.is_terminated(),
-                ServerMachine::NonInvite(m) => m.is_terminated(),
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for id in done {
-            if let Some((key, tx)) = self.servers.remove(&id) {
-                self.server_keys.remove(&key);
-                if let Some(k) = tx.merge_key {
-                    self.merged.remove(&k);
+        for owner in std::mem::take(&mut self.finished) {
+            match owner {
+                Owner::Server(id) => {
+                    let terminated = self.servers.get(&id).is_some_and(|(_, tx)| match &tx.machine {
+                        ServerMachine::Invite(m) => m.is_terminated(),
+                        ServerMachine::NonInvite(m) => m.is_terminated(),
+                    });
+                    if !terminated {
+                        continue;
+                    }
+                    if let Some((key, tx)) = self.servers.remove(&id) {
+                        self.server_keys.remove(&key);
+                        if let Some(k) = tx.merge_key {
+                            self.merged.remove(&k);
+                        }
+                    }
+                    self.deadlines.remove(&Owner::Server(id));
+                }
+                Owner::Client(id) => {
+                    if !self.clients.get(&id).is_some_and(|tx| tx.machine.is_terminated()) {
+                        continue;
+                    }
+                    if let Some(tx) = self.clients.remove(&id) {
+                        self.client_branches.remove(&tx.branch);
+                    }
+                    self.deadlines.remove(&Owner::Client(id));
                 }
             }
-            self.deadlines.remove(&Owner::Server(id));
-        }
-        let done: Vec<u64> = self
-            .clients
-            .iter()
-            .filter(|(_, tx)| tx.machine.is_terminated())
-            .map(|(&id, _)| id)
-            .collect();
-        for id in done {
-            self.clients.remove(&id);
-            self.client_branches.retain(|_, v| *v != id);
-            self.deadlines.remove(&Owner::Client(id));
         }
         self.prune_timers();
     }

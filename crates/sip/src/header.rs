@@ -574,6 +574,11 @@ impl Message {
                 "CSeq method does not match the request method",
             ));
         }
+        // A Record-Route we cannot parse would become the Request-URI or a Route
+        // of our BYE (found by fuzzing): refuse the request instead.
+        for rr in self.record_routes() {
+            rr?;
+        }
         for via in self.vias() {
             via?;
         }

@@ -165,9 +165,9 @@ pub struct ConnectOptions {
     pub postgres: PgSettings,
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (file created if missing; `?synchronous=full`
-/// for an fsync per commit) or `postgres://USER@HOST[:PORT]/DB` (connects lazily). Does not
-/// migrate: call [`CallStore::migrate`].
+/// Opens the store a URL names: `sqlite://PATH` (file created if missing; `synchronous=FULL`
+/// unless the URL says `?synchronous=normal`) or `postgres://USER@HOST[:PORT]/DB` (connects
+/// lazily). Does not migrate: call [`CallStore::migrate`].
 pub async fn connect(url: &str) -> Result<Arc<dyn CallStore>, StoreError> {
     connect_with(url, &ConnectOptions::default()).await
 }

@@ -124,7 +124,11 @@ struct Shared {
     counters: Counters,
     /// Ops that found the channel full, in order; the writer spools them.
     overflow: Mutex<VecDeque<Envelope>>,
-    references: Mutex<VecDeque<String>>,
+    /// Reserved reference numbers and when they were reserved.
+    references: Mutex<VecDeque<(String, Instant)>>,
+    /// A reservation older than this is not handed out: it may have been pruned (and the number
+    /// taken by someone else) by then.
+    reference_max_age: Duration,
     spool: Arc<Mutex<Spool>>,
     wake: Notify,
     shutdown: Notify,
@@ -212,7 +216,15 @@ impl WriterHandle {
     fn take_reference(&self) -> String {
         let (r, left) = {
             let mut pool = lock(&self.shared.references);
-            (pool.pop_front(), pool.len())
+            let fresh_after = Instant::now().checked_sub(self.shared.reference_max_age);
+            let mut taken = None;
+            while let Some((r, at)) = pool.pop_front() {
+                if fresh_after.is_none_or(|t| at >= t) {
+                    taken = Some(r);
+                    break;
+                }
+            }
+            (taken, pool.len())
         };
         if left < self.shared.reference_low_water {
             self.shared.wake.notify_one();
@@ -328,6 +340,7 @@ impl StoreWriter {
             shutdown: Notify::new(),
             stopping: AtomicBool::new(false),
             reference_low_water: config.reference_pool / 2,
+            reference_max_age: config.prune_after / 2,
         });
         shared.counters.spooled.store(spooled, Ordering::Relaxed);
         shared.counters.database_ok.store(true, Ordering::Relaxed);
@@ -766,7 +779,10 @@ impl Task {
         )
         .await
         {
-            Ok(Ok(refs)) => lock(&self.shared.references).extend(refs),
+            Ok(Ok(refs)) => {
+                let now = Instant::now();
+                lock(&self.shared.references).extend(refs.into_iter().map(|r| (r, now)));
+            }
             Ok(Err(e)) => tracing::debug!(error = %e, "could not reserve reference numbers"),
             Err(_) => tracing::debug!("reserving reference numbers timed out"),
         }
@@ -774,6 +790,12 @@ impl Task {
 
     async fn housekeeping(&mut self) {
         self.next_prune = Instant::now() + Duration::from_secs(3600);
+        // Reservations near their expiry are dropped here (they stay in the database until
+        // pruned) and replaced with new ones.
+        if let Some(fresh_after) = Instant::now().checked_sub(self.shared.reference_max_age) {
+            lock(&self.shared.references).retain(|(_, at)| *at >= fresh_after);
+        }
+        self.refill_references().await;
         let ms = i64::try_from(self.config.prune_after.as_millis()).unwrap_or(i64::MAX);
         let before = Timestamp::from_unix_millis(Timestamp::now().unix_millis().saturating_sub(ms));
         match timeout(self.config.db_timeout, self.sink.prune(before)).await {
