@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotline_store::{
-    CallStore, Caller, NewCall, NewCallEvent, OpSink, SqliteDurability, SqliteSettings,
-    SqliteStore, StoreWriter, Timestamp, WriterConfig, new_id,
+    CallStore, Caller, NewCall, NewCallEvent, SqliteDurability, SqliteSettings, SqliteStore,
+    StoreWriter, Timestamp, WriterConfig, new_id,
 };
 
 const CALLS: usize = 2_000;

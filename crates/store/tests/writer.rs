@@ -436,6 +436,41 @@ async fn calls_get_reserved_reference_numbers_at_once() {
     assert!(h.unreserved_references() < 40);
 }
 
+#[tokio::test]
+async fn old_reservations_are_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::sqlite_store(dir.path()).await;
+    // Reservations are pruned after `prune_after`; the writer gives out none older than half that.
+    let writer = StoreWriter::start(
+        store.clone(),
+        WriterConfig {
+            reference_pool: 8,
+            prune_after: Duration::from_millis(1200),
+            ..config(dir.path())
+        },
+    )
+    .unwrap();
+    let h = writer.handle();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The whole pool is stale now: a made-up number, and a refill.
+    simulate_call(&h, 0);
+    assert_eq!(h.unreserved_references(), 1);
+    let mut i = 1;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let before = h.unreserved_references();
+        simulate_call(&h, i);
+        i += 1;
+        if h.unreserved_references() == before {
+            break; // a reserved number again: the pool was refilled
+        }
+        assert!(i < 50, "the pool was never refilled");
+    }
+    assert!(h.wait_idle(Duration::from_secs(10)).await);
+    writer.shutdown().await;
+    assert_calls(&*store, i).await;
+}
+
 /// The real thing: PostgreSQL goes away (every connection cut, new ones refused) while calls are
 /// going on, and comes back. Every row arrives, once.
 #[tokio::test]
