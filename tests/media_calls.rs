@@ -110,7 +110,7 @@ fn read_wav(path: &Path) -> Result<Wav, String> {
                     bytes.len()
                 ));
             }
-            if size % 2 != 0 {
+            if !size.is_multiple_of(2) {
                 return Err(format!("{}: odd data size {size}", path.display()));
             }
             let samples = bytes[body..body + size]
@@ -840,10 +840,11 @@ fn kill_9_mid_message_then_restart_repairs_the_recording() {
     assert_eq!((wav.sample_rate, wav.channels, wav.bits), (8000, 1, 16));
 
     // At least the audio up to about a second before the kill: the header is refreshed every
-    // second of audio, the reorder buffer holds 100 ms back, and some slack.
+    // second of audio, the reorder buffer holds 100 ms back, and 500 ms of slack for a
+    // loaded machine (packets still in the socket at the kill).
     let got = wav.duration_ms();
-    let at_least = elapsed_ms - 1000.0 - 100.0 - LENGTH_TOLERANCE_MS;
-    let at_most = elapsed_ms + 1000.0;
+    let at_least = elapsed_ms - 1000.0 - 100.0 - 500.0;
+    let at_most = elapsed_ms + 500.0;
     assert!(
         (at_least..=at_most).contains(&got),
         "the repaired recording holds {got:.0} ms; the server was killed at least \
@@ -1149,12 +1150,21 @@ fn server_audio_reaches_the_caller() {
             ));
         }
     }
-    if !got[0].marker || got.iter().skip(1).any(|p| p.marker) {
-        fail("the marker bit should be on the first packet only (one talkspurt)".into());
+    if !got[0].marker {
+        fail("no marker bit on the first packet (the start of a talkspurt)".into());
     }
+    // Sequence numbers +1 and timestamps +160 from packet to packet. The one exception the
+    // server may make: a send tick so late (a loaded machine) that frames were skipped; the
+    // timestamp then jumps by the time skipped, the next packet carries the marker bit (a
+    // new talkspurt, docs/media.md), and /metrics counts those frames. Otherwise the
+    // prompt is one talkspurt: no marker after the first packet.
+    let mut skipped_frames = 0u64;
     for (i, w) in got.windows(2).enumerate() {
+        let step = w[1].timestamp.wrapping_sub(w[0].timestamp);
         if w[1].sequence != w[0].sequence.wrapping_add(1)
-            || w[1].timestamp != w[0].timestamp.wrapping_add(160)
+            || step == 0
+            || !step.is_multiple_of(160)
+            || step > 160 * 50
         {
             fail(format!(
                 "packets {i} and {}: sequence {} then {}, timestamp {} then {}; expected +1 \
@@ -1166,6 +1176,26 @@ fn server_audio_reaches_the_caller() {
                 w[1].timestamp
             ));
         }
+        skipped_frames += u64::from(step / 160 - 1);
+        if w[1].marker != (step > 160) {
+            fail(format!(
+                "packet {}: marker {} after a timestamp step of {step}; expected the marker \
+                 only on the first packet and after skipped frames",
+                i + 1,
+                w[1].marker
+            ));
+        }
+    }
+    if skipped_frames > 0 {
+        let counted = metric(&server, "hotline_rtp_frames_skipped_total").unwrap_or(0.0);
+        if (counted as u64) < skipped_frames {
+            fail(format!(
+                "the timestamps jump over {skipped_frames} frame(s) but \
+                 hotline_rtp_frames_skipped_total is {counted}: the timestamps are not \
+                 continuous"
+            ));
+        }
+        eprintln!("server audio: {skipped_frames} frame(s) skipped by late send ticks");
     }
     let mut gaps: Vec<f64> = got
         .windows(2)
@@ -1178,12 +1208,14 @@ fn server_audio_reaches_the_caller() {
             "median gap between packets {median:.1} ms; expected 20 ± 5"
         ));
     }
-    // Paced, not bursty: over the whole capture the mean rate is one per 20 ms too.
+    // Paced in real time, not bursty: over the whole capture, 20 ms per 160 timestamp units.
     let span = (got[got.len() - 1].at - got[0].at).as_secs_f64() * 1000.0;
-    let mean = span / (got.len() - 1) as f64;
+    let frames = got[got.len() - 1].timestamp.wrapping_sub(got[0].timestamp) / 160;
+    let mean = span / f64::from(frames.max(1));
     if !(18.0..=22.0).contains(&mean) {
         fail(format!(
-            "mean gap between packets {mean:.2} ms; expected 20"
+            "{span:.0} ms from the first packet to the last, which are {frames} frames of 20 ms \
+             apart: {mean:.2} ms per frame"
         ));
     }
 

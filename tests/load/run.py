@@ -248,7 +248,7 @@ def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs."""
     f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = f[3] + (f[4] if len(f) > 4 else 0)
-    total = sum(f[:8])
+    total = sum(f[:8])  # user nice system idle iowait irq softirq steal
     return total - idle, total
 
 
@@ -264,6 +264,44 @@ def udp_drops(lo: int, hi: int) -> dict[tuple[int, int], int]:
         port = int(f[1].split(":")[1], 16)
         if lo <= port <= hi:
             out[(port, int(f[9]))] = int(f[-1])
+    return out
+
+
+def task_states(pid: int) -> dict:
+    """How many of the process's threads are running (R), blocked on I/O (D) and where."""
+    out: dict = {"R": 0, "D": 0, "n": 0, "wchan": {}}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        state = stat[stat.rindex(")") + 2]
+        out["n"] += 1
+        if state in "RD":
+            out[state] += 1
+        if state == "D":
+            try:
+                w = Path(f"/proc/{pid}/task/{tid}/wchan").read_text().strip() or "?"
+            except OSError:
+                w = "?"
+            out["wchan"][w] = out["wchan"].get(w, 0) + 1
+    return out
+
+
+def pressure() -> dict[str, int]:
+    """Cumulative stall time (us) from /proc/pressure: cpu some, io some, io full."""
+    out = {}
+    for res in ("cpu", "io", "memory"):
+        try:
+            for line in Path(f"/proc/pressure/{res}").read_text().splitlines():
+                kind, *fields = line.split()
+                out[f"{res}_{kind}"] = int(fields[-1].split("=")[1])
+        except (OSError, IndexError, ValueError):
+            pass
     return out
 
 
@@ -424,6 +462,7 @@ filter = "info"
             stderr=open(self.server_log, "w"),
             start_new_session=True,
             env=env,
+            preexec_fn=self.renice,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -468,7 +507,7 @@ filter = "info"
         self.sipp = subprocess.Popen(
             cmd, cwd=d, stdin=subprocess.DEVNULL,
             stdout=open(d / "sipp.out", "w"), stderr=open(d / "sipp.err", "w"),
-            start_new_session=True,
+            start_new_session=True, preexec_fn=self.renice,
         )
         try:
             rc = self.sipp.wait(timeout=budget + 30)
@@ -494,6 +533,10 @@ filter = "info"
             time.sleep(0.25)
         return active
 
+    def renice(self) -> None:
+        if self.args.nice:
+            os.nice(self.args.nice)
+
     def server_log_exists(self) -> bool:
         return hasattr(self, "server_log") and self.server_log.exists()
 
@@ -513,16 +556,46 @@ filter = "info"
                 s["sipp_ticks"] = proc_cpu_ticks(self.sipp.pid)
                 s["sipp_rss_kib"] = proc_status(self.sipp.pid).get("VmRSS")
             s["machine"] = machine_ticks()
+            s["self_ticks"] = proc_cpu_ticks(os.getpid())
             try:
-                s["active"] = scrape(self.http, timeout=2).get("hotline_active_calls")
+                m = scrape(self.http, timeout=2)
+                s["active"] = m.get("hotline_active_calls")
+                s["skipped"] = int(m.get("hotline_rtp_frames_skipped_total"))
+                s["received"] = int(m.get("hotline_rtp_packets_received_total"))
+                s["sent"] = int(m.get("hotline_rtp_packets_sent_total"))
+                s["ticks"] = int(m.get("hotline_rtp_departure_lateness_seconds_count"))
+                s["late_20ms"] = sum(n for le, n in m.counts().items() if le >= 20_000)
             except OSError:
                 s["active"] = None
+            s["tasks"] = task_states(self.server.pid)
+            s["psi"] = pressure()
             for k, v in udp_drops(lo, hi).items():
                 drops[k] = max(drops.get(k, 0), v)
             s["rtp_socket_drops"] = sum(drops.values())
             self.samples.append(s)
             next_t += 1.0
             self.sampling.wait(max(0.0, next_t - time.monotonic()))
+
+    def wait_quiet(self, what: str) -> float:
+        """Waits (at most --wait-quiet seconds) until the machine is below --quiet-pct busy
+        over 5 s, not counting the server. Returns the last busy figure (% of all CPUs)."""
+        deadline = time.monotonic() + self.args.wait_quiet
+        busy = 100.0
+        waited = False
+        while True:
+            m0, s0 = machine_ticks(), proc_cpu_ticks(self.server.pid) or 0
+            time.sleep(5)
+            m1, s1 = machine_ticks(), proc_cpu_ticks(self.server.pid) or 0
+            busy = (m1[0] - m0[0] - (s1 - s0)) / max(m1[1] - m0[1], 1) * 100
+            if busy <= self.args.quiet_pct or time.monotonic() >= deadline:
+                break
+            if not waited:
+                log(f"{what}: machine {busy:.0f}% busy with other work; waiting up to "
+                    f"{self.args.wait_quiet:.0f} s for <= {self.args.quiet_pct:.0f}%")
+                waited = True
+        if busy > self.args.quiet_pct:
+            log(f"{what}: machine still {busy:.0f}% busy with other work; going on (figures will show it)")
+        return busy
 
     # -- main
 
@@ -535,6 +608,7 @@ filter = "info"
         rss_start = proc_status(self.server.pid).get("VmRSS")
 
         # Idle baseline: one call alone.
+        self.quiet = {"idle": self.wait_quiet("idle")}
         m0 = scrape(self.http)
         idle = self.sipp_run("idle", 1, a.idle_seconds)
         self.sipp = None
@@ -549,6 +623,7 @@ filter = "info"
         snmp0 = udp_snmp()
 
         # Load.
+        self.quiet["load"] = self.wait_quiet("load")
         sampler = threading.Thread(target=self.sampler, args=(self.rtp_lo, self.rtp_hi), daemon=True)
         self.samples = []
         m_load0 = scrape(self.http)
@@ -612,6 +687,9 @@ filter = "info"
                 sipp_cpu = (window[-1]["sipp_ticks"] - window[0]["sipp_ticks"]) / CLK_TCK
             mb = window[-1]["machine"][0] - window[0]["machine"][0]
             mt = window[-1]["machine"][1] - window[0]["machine"][1]
+            own = (window[-1]["server_ticks"] - window[0]["server_ticks"]
+                   + (window[-1]["self_ticks"] - window[0]["self_ticks"])
+                   + ((window[-1].get("sipp_ticks") or 0) - (window[0].get("sipp_ticks") or 0)))
             rss_load = max(s["rss_kib"] for s in window if s.get("rss_kib"))
             steady_res = {
                 "seconds": t,
@@ -623,6 +701,9 @@ filter = "info"
                 "sipp_cpu_s": sipp_cpu,
                 "sipp_core_pct": sipp_cpu / t * 100 if sipp_cpu is not None else None,
                 "machine_busy_pct_of_2": mb / mt * 100 if mt else None,
+                # Everything else on the machine (other users' builds, ksoftirqd, kernel
+                # threads), in % of one core: what competed with the server and sipp.
+                "other_core_pct": (mb - own) / CLK_TCK / t * 100,
                 "rss_load_kib": rss_load,
                 "rss_per_call_kib": (rss_load - rss_idle) / target if target else None,
                 "threads_max": max(s.get("threads") or 0 for s in window),
@@ -637,6 +718,49 @@ filter = "info"
                      "rss_peak_kib": max(s["rss_kib"] or 0 for s in samples),
                      "threads_max": max(s.get("threads") or 0 for s in samples),
                      "rtp_socket_drops": samples[-1]["rtp_socket_drops"]}
+
+        # Per-second timeline: where the late ticks and skipped frames were, and what the
+        # machine was doing then (CPU and I/O pressure, threads blocked on I/O).
+        timeline = []
+        for a, b in zip(samples, samples[1:]):
+            dt_s = b["t"] - a["t"]
+            if "skipped" not in a or "skipped" not in b:
+                continue
+            row = {
+                "t": round(b["t"] - samples[0]["t"], 1),
+                "active": b["active"],
+                "skipped": b["skipped"] - a["skipped"],
+                "late_20ms": b["late_20ms"] - a["late_20ms"],
+                "server_cpu_pct": (b["server_ticks"] - a["server_ticks"]) / CLK_TCK / dt_s * 100,
+                "sipp_cpu_pct": ((b.get("sipp_ticks") or 0) - (a.get("sipp_ticks") or 0)) / CLK_TCK / dt_s * 100
+                if b.get("sipp_ticks") is not None and a.get("sipp_ticks") is not None else None,
+                "other_cpu_pct": ((b["machine"][0] - a["machine"][0]) - (b["server_ticks"] - a["server_ticks"])
+                                  - ((b.get("sipp_ticks") or 0) - (a.get("sipp_ticks") or 0))
+                                  - ((b.get("self_ticks") or 0) - (a.get("self_ticks") or 0))) / CLK_TCK / dt_s * 100,
+                "threads": b.get("threads"),
+                "blocked_io_threads": b.get("tasks", {}).get("D"),
+                "wchan": b.get("tasks", {}).get("wchan"),
+            }
+            for k in ("cpu_some", "io_some", "io_full", "memory_some"):
+                if k in a.get("psi", {}) and k in b.get("psi", {}):
+                    row[f"psi_{k}_pct"] = (b["psi"][k] - a["psi"][k]) / 1e6 / dt_s * 100
+            timeline.append(row)
+        bad = [r for r in timeline if r["skipped"] or r["late_20ms"]]
+        good = [r for r in timeline if not (r["skipped"] or r["late_20ms"])]
+
+        def mean(rows, k):
+            v = [r[k] for r in rows if r.get(k) is not None]
+            return sum(v) / len(v) if v else None
+
+        stalls = {
+            "seconds_with_late_ticks": len(bad),
+            "of_seconds": len(timeline),
+            "mean_when_late": {k: mean(bad, k) for k in ("other_cpu_pct", "server_cpu_pct", "sipp_cpu_pct",
+                                                         "psi_cpu_some_pct", "psi_io_some_pct", "psi_io_full_pct")},
+            "mean_otherwise": {k: mean(good, k) for k in ("other_cpu_pct", "server_cpu_pct", "sipp_cpu_pct",
+                                                          "psi_cpu_some_pct", "psi_io_some_pct", "psi_io_full_pct")},
+            "max_blocked_io_threads": max((r["blocked_io_threads"] or 0 for r in timeline), default=0),
+        }
 
         def delta(name: str) -> int:
             return int(m_after.get(name) - m_before.get(name))
@@ -667,15 +791,18 @@ filter = "info"
         res = {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_description(),
+            "commit": git_describe(),
             "calls": n,
             "seconds": self.seconds,
             "rate": self.args.rate,
             "lead_s": self.lead,
+            "nice": self.args.nice,
             "sipp": {"rc": load["rc"], "attempted": attempted, "successful": ok, "failed": failed,
                      "failed_why": failed_why, "elapsed_s": load["elapsed_s"],
                      "errors_tail": load["errors_tail"][-1500:], "stderr_tail": load["stderr_tail"][-800:]},
             "idle": {"sipp_rc": idle["rc"], "successful": int(idle["stats"].get("SuccessfulCall(C)", 0)),
                      "lateness": {k: v for k, v in idle_lat.items() if k != "buckets"}},
+            "other_busy_pct_before": self.quiet,
             "rss_start_kib": rss_start,
             "rss_idle_kib": rss_idle,
             "steady": steady_res,
@@ -696,6 +823,8 @@ filter = "info"
                            "metric": delta("hotline_recordings_total")},
             "server_calls_total": delta("hotline_calls_total"),
             "active_after": active_left,
+            "stalls": stalls,
+            "timeline": timeline,
             "log_levels": levels,
             "log_problems": dict(sorted(messages.items(), key=lambda kv: -kv[1])[:15]),
             "outcomes": outcomes,
@@ -713,6 +842,14 @@ def parse_sipp_stats(path: Path) -> dict[str, str]:
     head = lines[0].rstrip(";").split(";")
     last = lines[-1].rstrip(";").split(";")
     return dict(zip(head, last))
+
+
+def git_describe() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 def machine_description() -> str:
@@ -744,7 +881,8 @@ def report(r: dict) -> tuple[str, str, list[str]]:
     exp_h = rec["expected_s"] / 3600
     line = (
         f"hotline media load: N={r['calls']} x {r['seconds']:g} s: calls {s['successful']}/{s['attempted']} ok, "
-        f"{s['failed']} failed; server CPU {us:.0f} us/call-s = {core:.1f}% of a core (sipp {sipp_core:.0f}%); "
+        f"{s['failed']} failed; server CPU {us:.0f} us/call-s = {core:.1f}% of a core (sipp {sipp_core:.0f}%, "
+        f"other processes {st.get('other_core_pct', 0):.0f}%); "
         f"RSS {rss:.1f} KiB/call; RTP rx {rtp['received_by_server']}/{rtp['sent_by_callers']} "
         f"(loss {rtp['loss']}, {loss_pct:.3f}%); lateness p50/p99/max {fmt_ms(lat['p50_us'])}/"
         f"{fmt_ms(lat['p99_us'])}/{fmt_ms(lat['max_us'])} ms (idle {fmt_ms(idl['p50_us'])}/"
@@ -758,7 +896,7 @@ def report(r: dict) -> tuple[str, str, list[str]]:
         return "-" if x is None else format(x, spec)
     row = (
         f"| {r['calls']} | {r['seconds']:g} | {s['attempted']} | {s['successful']} | {s['failed']} "
-        f"| {f(us, '.0f')} | {f(core, '.1f')} | {f(sipp_core, '.0f')} | {f(st.get('machine_busy_pct_of_2'), '.0f')} "
+        f"| {f(us, '.0f')} | {f(core, '.1f')} | {f(sipp_core, '.0f')} | {f(st.get('other_core_pct'), '.0f')} "
         f"| {f(rss, '.1f')} | {rtp['sent_by_callers']} | {rtp['received_by_server']} | {f(loss_pct, '.3f')} "
         f"| {fmt_ms(lat['p50_us'])} / {fmt_ms(lat['p99_us'])} / {fmt_ms(lat['max_us'])} "
         f"| {fmt_ms(idl['p50_us'])} / {fmt_ms(idl['p99_us'])} / {fmt_ms(idl['max_us'])} "
@@ -778,7 +916,7 @@ def report(r: dict) -> tuple[str, str, list[str]]:
 
 TABLE_HEAD = (
     "| calls | s | attempted | ok | failed | server µs CPU / call-s | server % of a core | sipp % of a core "
-    "| machine % busy (of 2 cores) | RSS KiB / call | RTP sent by callers | received by server | loss % "
+    "| other processes % of a core | RSS KiB / call | RTP sent by callers | received by server | loss % "
     "| lateness p50 / p99 / max ms | idle p50 / p99 / max ms | frames skipped | recordings | recorded / expected min |\n"
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"
 )
@@ -801,6 +939,14 @@ def main() -> int:
                    help="sipp's media address (loopback; default 127.0.0.2, see tests/load/README.md)")
     p.add_argument("--tail-ms", type=int, default=300,
                    help="the call stays up this long after the speech capture ends (default 300)")
+    p.add_argument("--wait-quiet", type=float, default=600.0,
+                   help="before the idle and the load run, wait up to this many seconds for the "
+                        "machine to be quiet (default 600; 0: do not wait)")
+    p.add_argument("--quiet-pct", type=float, default=20.0,
+                   help="quiet: other processes use at most this %% of all CPUs over 5 s (default 20)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run the server and sipp at this nice value (e.g. -10 on a machine shared "
+                        "with builds; default 0)")
     p.add_argument("--json", type=Path, help="write every figure (and the per-second samples) here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, recordings)")
     args = p.parse_args()
@@ -853,6 +999,14 @@ def main() -> int:
         extra.append(f"server warnings/errors: {res['log_problems']}")
     if res["rtp"]["server_socket_drops"]:
         extra.append(f"server RTP sockets dropped {res['rtp']['server_socket_drops']} datagrams (receive buffer full)")
+    stl = res["stalls"]
+    if stl["seconds_with_late_ticks"]:
+        def pct(d):
+            return ", ".join(f"{k.replace('_pct', '')} {v:.0f}%" for k, v in d.items() if v is not None)
+        extra.append(f"ticks >= 20 ms late or frames skipped in {stl['seconds_with_late_ticks']} of "
+                     f"{stl['of_seconds']} s; those seconds: {pct(stl['mean_when_late'])}; "
+                     f"the others: {pct(stl['mean_otherwise'])}; "
+                     f"most server threads blocked on I/O at once: {stl['max_blocked_io_threads']}")
     for e in extra:
         print(f"- {e}")
     ok = res["sipp"]["failed"] == 0 and res["sipp"]["successful"] == args.calls

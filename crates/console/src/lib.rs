@@ -1,145 +1,192 @@
-//! hotline-console: the HTTP side of the hotline (axum).
+//! hotline-console: the HTTP side of the hotline (axum): health, metrics and the JSON API of
+//! CONTRACT.md. The console pages come with their own issue.
 //!
-//! For now: `GET /healthz`, answered from a [`HealthProbe`] the binary
-//! provides. The API and the pages come with their issues.
+//! # Layout
+//! - [`router`] builds every route from one table ([`routes`] lists it; the OpenAPI document
+//!   at `GET /api/openapi.json` is checked against it by the tests).
+//! - [`AppState`]: what the handlers share: the [`CallStore`], the data dir recordings are
+//!   relative to, the binary's [`HealthProbe`] and [`MetricsSource`], and optionally a
+//!   [`QueueView`].
+//! - `health`: `/healthz`, `/metrics` (unauthenticated).
+//! - [`auth`]: the [`Identity`] extractor (bearer tokens now, sessions later) and the roles.
+//! - `api/`: one file per resource (`calls`, `recordings`, `audio`, `queue`, `operators`,
+//!   `audit`), each with its query/body types, its JSON shapes and its handlers.
+//! - `range`: the `Range` header of `GET /api/recordings/{id}/audio`.
+//! - [`error`]: [`ApiError`], answered as `{"error": "..."}`; `extract`: extractors that
+//!   answer their rejections that way.
+//! - `openapi`: the hand-written OpenAPI 3.1 document.
+//!
+//! Roles, audit and what is not implemented: see the crate README.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use hotline_store::CallStore;
 
-/// One component's health, as the binary sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Check {
-    /// Component name (`sip`, `storage`, ...).
-    pub name: &'static str,
-    /// Whether it is usable.
-    pub ok: bool,
-}
+mod api;
+pub mod auth;
+pub mod error;
+mod extract;
+mod health;
+mod openapi;
+pub mod queue;
+mod range;
 
-/// Reports the health of the components the console cannot see itself.
-pub trait HealthProbe: Send + Sync + 'static {
-    /// The current checks; /healthz is 200 only if all are ok.
-    fn checks(&self) -> Vec<Check>;
-}
+pub use auth::{AuthMethod, Identity};
+pub use error::ApiError;
+pub use health::{Check, HealthProbe, MetricsSource};
+pub use queue::{OperatorStatus, OperatorView, QueueError, QueueSnapshot, QueueView, WaitingCall};
 
-/// Renders the Prometheus text for `GET /metrics`.
-pub trait MetricsSource: Send + Sync + 'static {
-    /// Prometheus text exposition format 0.0.4.
-    fn render(&self) -> String;
-}
+/// Largest request body accepted, in bytes (413 above).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The console's shared state.
+/// The console's shared state. Build it with [`AppState::new`]; add the operator queue with
+/// [`AppState::with_queue`] once it runs.
 #[derive(Clone)]
 pub struct AppState {
-    /// Health of SIP, storage, database.
-    pub health: Arc<dyn HealthProbe>,
-    /// Counters and histograms.
-    pub metrics: Arc<dyn MetricsSource>,
+    health: Arc<dyn HealthProbe>,
+    metrics: Arc<dyn MetricsSource>,
+    store: Arc<dyn CallStore>,
+    data_dir: Arc<Path>,
+    queue: Option<Arc<dyn QueueView>>,
+}
+
+impl AppState {
+    /// The state of a console over `store`. `data_dir` is the directory a recording's stored
+    /// path is relative to (`storage.data_dir`; absolute paths are used as they are).
+    pub fn new(
+        health: Arc<dyn HealthProbe>,
+        metrics: Arc<dyn MetricsSource>,
+        store: Arc<dyn CallStore>,
+        data_dir: impl Into<PathBuf>,
+    ) -> AppState {
+        AppState {
+            health,
+            metrics,
+            store,
+            data_dir: Arc::from(data_dir.into()),
+            queue: None,
+        }
+    }
+
+    /// Serves `GET /api/queue` and `PUT /api/operators/{name}/status` from `queue`.
+    #[must_use]
+    pub fn with_queue(mut self, queue: Arc<dyn QueueView>) -> AppState {
+        self.queue = Some(queue);
+        self
+    }
+
+    pub(crate) fn store(&self) -> &dyn CallStore {
+        &*self.store
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub(crate) fn queue(&self) -> Option<&dyn QueueView> {
+        self.queue.as_deref()
+    }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("data_dir", &self.data_dir)
+            .field("queue", &self.queue.is_some())
+            .finish_non_exhaustive()
     }
 }
 
-/// The console's routes.
+/// The console's routes, over `state`.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the audit log gets
+/// the client's address (it says `unknown` otherwise).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    let mut router = Router::new();
+    for route in all_routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(private_headers))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    checks: Vec<Check>,
+/// Every route [`router`] serves, as (method, path) with axum's `{param}` syntax, which is also
+/// OpenAPI's. A `GET` route answers `HEAD` too.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    all_routes()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
-    let checks = state.health.checks();
-    let ok = checks.iter().all(|c| c.ok);
-    let body = Health {
-        status: if ok { "ok" } else { "unavailable" },
-        checks,
-    };
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body)).into_response()
+/// One route: the table [`router`] and [`routes`] are both made from.
+pub(crate) struct Route {
+    method: Method,
+    path: &'static str,
+    handler: MethodRouter<AppState>,
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use axum::http::Request;
-    use tower::ServiceExt;
-
-    use super::*;
-
-    struct Fixed(bool);
-    impl HealthProbe for Fixed {
-        fn checks(&self) -> Vec<Check> {
-            vec![Check {
-                name: "sip",
-                ok: self.0,
-            }]
-        }
-    }
-    impl MetricsSource for Fixed {
-        fn render(&self) -> String {
-            "hotline_calls_total 1\n".into()
+impl Route {
+    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+        Route {
+            method: Method::GET,
+            path,
+            handler: axum::routing::get(h),
         }
     }
 
-    #[tokio::test]
-    async fn metrics_are_prometheus_text() {
-        let app = router(AppState {
-            health: Arc::new(Fixed(true)),
-            metrics: Arc::new(Fixed(true)),
-        });
-        let res = app
-            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        assert_eq!(&body[..], b"hotline_calls_total 1\n");
-    }
-
-    #[tokio::test]
-    async fn healthz_reflects_probe() {
-        for (ok, code) in [(true, 200), (false, 503)] {
-            let app = router(AppState {
-                health: Arc::new(Fixed(ok)),
-                metrics: Arc::new(Fixed(ok)),
-            });
-            let res = app
-                .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert_eq!(res.status().as_u16(), code);
+    pub(crate) fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+        Route {
+            method: Method::PUT,
+            path,
+            handler: axum::routing::put(h),
         }
     }
+
+    pub(crate) fn patch<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Route {
+        Route {
+            method: Method::PATCH,
+            path,
+            handler: axum::routing::patch(h),
+        }
+    }
+}
+
+fn all_routes() -> Vec<Route> {
+    let mut routes = health::routes();
+    routes.extend(api::routes());
+    routes.extend(openapi::routes());
+    routes
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Answers hold call data and recordings: no cache keeps them, no browser sniffs them.
+async fn private_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }

@@ -31,6 +31,11 @@ use crate::prompts::{Assets, to_media_lang};
 use crate::recordings;
 use crate::rtp_ports::RtpPorts;
 use crate::sip_task::{Command, end_reason};
+use crate::storage::Storage;
+use hotline_store::{
+    CallUpdate, Disposition as StoreDisposition, NewCall, NewRecording, RecordingKind,
+    RecordingStatus, Timestamp,
+};
 
 /// What the SIP task tells a call.
 #[derive(Debug)]
@@ -49,6 +54,7 @@ pub(crate) struct CallCtx {
     pub(crate) media_ip: std::net::IpAddr,
     pub(crate) assets: Arc<Assets>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) storage: Storage,
 }
 
 impl CallCtx {
@@ -62,14 +68,39 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
     let call = ctx.handle;
     let span = tracing::info_span!("call", id = call.0);
     let _enter = span.enter();
-    // The caller's number (inc.from_user) is never logged.
+    // The caller's number (inc.from_user) is never logged; the store keeps what
+    // privacy.caller_id says (a pseudonym by default).
+    let row = hotline_store::new_id();
+    let writer = &ctx.storage.writer;
+    let reference = writer.insert_call(NewCall {
+        id: row.clone(),
+        sip_call_id: inc.sip_call_id.clone(),
+        reference: None,
+        started_at: Timestamp::now(),
+        trunk_source: Some(inc.peer.remote.to_string()),
+        called_number: inc.to_user.clone(),
+        caller: ctx.storage.privacy.caller(inc.from_user.as_deref()),
+    });
+    let refuse = |why: &str| {
+        writer.add_call_event(&row, Timestamp::now(), "rejected", why);
+        writer.update_call(
+            &row,
+            CallUpdate {
+                ended_at: Some(Timestamp::now()),
+                disposition: Some(StoreDisposition::Rejected),
+                ..CallUpdate::default()
+            },
+        );
+    };
     if !ctx.config.sip.trunk_allows(inc.peer.remote.ip()) {
         tracing::warn!(remote = %inc.peer.remote, "INVITE from outside sip.trunk_sources refused");
+        refuse("source not in sip.trunk_sources");
         ctx.send(Command::Reject(call, 403, None)).await;
         return;
     }
     let Some(lease) = ctx.rtp.lease() else {
         tracing::warn!("no free RTP port in rtp.port_range");
+        refuse("no free RTP port");
         ctx.send(Command::Reject(call, 503, None)).await;
         return;
     };
@@ -86,6 +117,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             Ok((n, body)) => (Some(n), body),
             Err(e) => {
                 tracing::info!(error = %e, "offer refused");
+                refuse(&format!("SDP offer refused: {e}"));
                 let warning = format!("305 hotline \"{}\"", e.to_string().replace('"', "'"));
                 ctx.send(Command::Reject(call, e.status_code(), Some(warning)))
                     .await;
@@ -108,6 +140,11 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
                 ev = events.recv() => match ev {
                     Some(CallEvent::Ended(r)) => {
                         tracing::info!(reason = end_reason(r), "call ended before answer");
+                        writer.update_call(&row, CallUpdate {
+                            ended_at: Some(Timestamp::now()),
+                            disposition: Some(StoreDisposition::Abandoned),
+                            ..CallUpdate::default()
+                        });
                         return;
                     }
                     None => return,
@@ -135,7 +172,9 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         ctx: &ctx,
         call,
         session: None,
-        flow: Flow::new(ctx.assets.flow.clone(), Instant::now(), reference_number()),
+        flow: Flow::new(ctx.assets.flow.clone(), Instant::now(), reference),
+        row,
+        outcome_written: false,
         negotiated,
         play_last: None,
         recording: None,
@@ -214,11 +253,6 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
     drop(lease);
 }
 
-/// Six digits, read back to the caller so they can quote the call later.
-fn reference_number() -> String {
-    format!("{:06}", rand::random::<u32>() % 1_000_000)
-}
-
 struct ActiveRecording {
     id: String,
     sync: Arc<std::fs::File>,
@@ -227,6 +261,9 @@ struct ActiveRecording {
 struct ActiveCall<'a> {
     ctx: &'a CallCtx,
     call: CallHandle,
+    /// The call's row in the store.
+    row: String,
+    outcome_written: bool,
     session: Option<Session>,
     flow: Flow,
     negotiated: Option<Negotiated>,
@@ -286,6 +323,13 @@ impl ActiveCall<'_> {
         }
         if !self.acked {
             self.acked = true;
+            self.ctx.storage.writer.update_call(
+                &self.row,
+                CallUpdate {
+                    answered_at: Some(Timestamp::now()),
+                    ..CallUpdate::default()
+                },
+            );
             self.flow.handle(Instant::now(), Input::Answered);
         }
     }
@@ -450,6 +494,21 @@ impl ActiveCall<'_> {
             Ok(Ok(done)) => {
                 self.ctx.metrics.recordings_total.inc();
                 tracing::info!(recording = %id, duration_ms = done.duration_ms, bytes = done.bytes, sha256 = %done.sha256_hex, path = %done.path.display(), "recording saved");
+                let data_dir = &self.ctx.config.storage.data_dir;
+                let path = done.path.strip_prefix(data_dir).unwrap_or(&done.path);
+                self.ctx.storage.writer.insert_recording(NewRecording {
+                    id: id.clone(),
+                    call_id: self.row.clone(),
+                    kind: RecordingKind::Message,
+                    path: path.to_string_lossy().into_owned(),
+                    created_at: Timestamp::now(),
+                    duration_ms: i64::try_from(done.duration_ms).unwrap_or(i64::MAX),
+                    bytes: i64::try_from(done.bytes).unwrap_or(i64::MAX),
+                    sha256: done.sha256_hex.clone(),
+                    status: RecordingStatus::New,
+                    tags: Vec::new(),
+                    notes: String::new(),
+                });
                 done.duration_ms
             }
             Ok(Err(e)) => {
@@ -544,6 +603,17 @@ impl ActiveCall<'_> {
                     path = %path.join(">"),
                     %reference,
                     "call outcome"
+                );
+                self.outcome_written = true;
+                self.ctx.storage.writer.update_call(
+                    &self.row,
+                    CallUpdate {
+                        ended_at: Some(Timestamp::now()),
+                        language: language.map(|l| l.as_str().to_owned()),
+                        path: Some(path),
+                        disposition: disposition.as_str().parse().ok(),
+                        ..CallUpdate::default()
+                    },
                 );
             }
             FlowCommand::Event { kind, detail } => {

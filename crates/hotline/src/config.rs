@@ -48,6 +48,9 @@ pub struct Config {
     /// `[calls]`: limits on a single call.
     #[serde(default)]
     pub calls: CallsConfig,
+    /// `[privacy]`: what is kept of the caller's number.
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
     /// `[shutdown]`: what SIGINT/SIGTERM does.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
@@ -161,6 +164,31 @@ pub struct IvrConfig {
     /// silence (for the flow's `silence_ms`). Default -45.
     #[serde(default = "defaults::ivr_silence_threshold_dbfs")]
     pub silence_threshold_dbfs: i32,
+}
+
+/// `[privacy]`: what is kept of the caller's number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// `privacy.caller_id`: `pseudonym` (default: a keyed HMAC-SHA256 of the number with a
+    /// per-deployment secret in `<data_dir>/secret.key`, so repeat callers can be linked without
+    /// keeping the number), `full` (the number is stored), or `none` (nothing is stored). The
+    /// number is never logged, whatever this says.
+    #[serde(default)]
+    pub caller_id: CallerId,
+}
+
+/// The values of `privacy.caller_id`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallerId {
+    /// Keyed HMAC of the number.
+    #[default]
+    Pseudonym,
+    /// The number itself.
+    Full,
+    /// Nothing.
+    None,
 }
 
 /// `[calls]`: limits on a single call.

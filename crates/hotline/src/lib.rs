@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line (clap): global override flags and the subcommands.
 //! - [`serve`]: `hotline serve`: listeners, the SIP task, call tasks, the console, shutdown.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod serve;
@@ -16,3 +17,4 @@ mod metrics;
 mod recordings;
 mod rtp_ports;
 mod sip_task;
+mod storage;

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use hotline::cli::{Cli, Command};
+use hotline::admin;
+use hotline::cli::{Cli, Command, TokenCommand, UserCommand};
 use hotline::config::{Config, LogFormat};
 use hotline::serve;
 use tracing_subscriber::EnvFilter;
@@ -53,8 +54,33 @@ fn main() -> ExitCode {
             }
         }
         Command::Migrate | Command::User(_) | Command::Token(_) => {
-            eprintln!("hotline: this command needs the store, which is not built yet");
-            ExitCode::from(2)
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("hotline: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = rt.block_on(async {
+                match &cli.command {
+                    Command::Migrate => admin::migrate(&config).await,
+                    Command::User(UserCommand::Add(args)) => admin::user_add(&config, args).await,
+                    Command::Token(TokenCommand::Create { name }) => {
+                        admin::token_create(&config, name).await
+                    }
+                    _ => Ok(()),
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hotline: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -32,8 +32,9 @@ impl Counter {
 }
 
 /// Everything /metrics shows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Metrics {
+    writer: Option<hotline_store::WriterHandle>,
     pub(crate) calls_total: Counter,
     pub(crate) recordings_total: Counter,
     pub(crate) rtp_send_errors: Counter,
@@ -46,6 +47,28 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
+    pub(crate) fn new(writer: hotline_store::WriterHandle) -> Metrics {
+        Metrics {
+            writer: Some(writer),
+            ..Metrics::without_store()
+        }
+    }
+
+    fn without_store() -> Metrics {
+        Metrics {
+            writer: None,
+            calls_total: Counter::default(),
+            recordings_total: Counter::default(),
+            rtp_send_errors: Counter::default(),
+            rtp_packets_sent: Counter::default(),
+            rtp_packets_received: Counter::default(),
+            rtp_foreign_dropped: Counter::default(),
+            rtp_frames_skipped: Counter::default(),
+            active_calls: AtomicU64::new(0),
+            lateness: Mutex::new(LatenessHistogram::new()),
+        }
+    }
+
     /// Adds a call's histogram and the growth of its counters since `last`.
     pub(crate) fn merge_session(
         &self,
@@ -121,6 +144,22 @@ impl Metrics {
             "# HELP hotline_active_calls Calls in progress.\n# TYPE hotline_active_calls gauge\nhotline_active_calls {}",
             self.active_calls.load(Ordering::Relaxed)
         );
+        if let Some(w) = &self.writer {
+            let b = w.backlog();
+            let _ = writeln!(
+                out,
+                "# HELP hotline_store_backlog Writes not yet in the database (queued + spooled).\n# TYPE hotline_store_backlog gauge\nhotline_store_backlog {}",
+                b.pending()
+            );
+            let _ = writeln!(
+                out,
+                "hotline_store_spooled {}\nhotline_store_rejected_total {}\nhotline_store_committed_total {}\nhotline_store_database_up {}",
+                b.spooled,
+                b.rejected,
+                b.committed,
+                u8::from(b.database_ok)
+            );
+        }
         let h = self
             .lateness
             .lock()
@@ -171,7 +210,7 @@ mod tests {
 
     #[test]
     fn renders_counters_and_cumulative_buckets() {
-        let m = Metrics::default();
+        let m = Metrics::without_store();
         m.calls_total.add(3);
         let mut h = LatenessHistogram::new();
         h.record(Duration::from_micros(10));

@@ -71,6 +71,7 @@ async fn bind_sip(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)>
 struct Health {
     stats: Arc<SipStats>,
     data_dir: std::path::PathBuf,
+    writer: hotline_store::WriterHandle,
 }
 
 impl HealthProbe for Health {
@@ -83,6 +84,10 @@ impl HealthProbe for Health {
             Check {
                 name: "storage",
                 ok: dir_writable(&self.data_dir),
+            },
+            Check {
+                name: "database",
+                ok: self.writer.backlog().database_ok,
             },
         ]
     }
@@ -126,27 +131,36 @@ pub async fn run(
         tracing::error!("prompt not loaded: {u}");
     }
     let assets = Arc::new(assets);
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let store = crate::storage::connect(&config).await?;
+    crate::storage::migrate_or_retry(store.clone()).await;
+    let (writer, storage) = crate::storage::start(&config, store.clone())?;
+    let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
     let stats = Arc::new(SipStats::default());
     let sip_ip = listeners.sip_udp.local_addr()?.ip();
     let rtp = RtpPorts::new(sip_ip, config.rtp.port_range.even_ports());
 
-    let state = AppState {
-        health: Arc::new(Health {
+    let state = AppState::new(
+        Arc::new(Health {
             stats: stats.clone(),
             data_dir: config.storage.data_dir.clone(),
+            writer: storage.writer.clone(),
         }),
-        metrics: Arc::new(MetricsText(metrics.clone())),
-    };
+        Arc::new(MetricsText(metrics.clone())),
+        store.clone(),
+        config.storage.data_dir.clone(),
+    );
     let app = hotline_console::router(state);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listeners.http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            listeners.http,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
+        .await
     });
     let sip = tokio::spawn(
         SipTask {
@@ -157,6 +171,7 @@ pub async fn run(
             rtp,
             assets,
             metrics,
+            storage,
         }
         .run(stop_rx),
     );
@@ -165,6 +180,14 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let sip_result = sip.await.context("SIP task panicked")?;
     let _ = http.await;
+    // Commit or spool what the calls left in the writer's queue.
+    let backlog = writer.shutdown().await;
+    tracing::info!(
+        spooled = backlog.spooled,
+        committed = backlog.committed,
+        "store writer stopped"
+    );
+    store.close().await;
     sip_result
 }
 

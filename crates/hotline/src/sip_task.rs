@@ -91,6 +91,7 @@ pub(crate) struct SipTask {
     pub(crate) rtp: Arc<crate::rtp_ports::RtpPorts>,
     pub(crate) assets: Arc<crate::prompts::Assets>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) storage: crate::storage::Storage,
 }
 
 impl SipTask {
@@ -105,6 +106,7 @@ impl SipTask {
             rtp,
             assets,
             metrics,
+            storage,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -137,6 +139,7 @@ impl SipTask {
             rtp,
             assets,
             metrics: metrics.clone(),
+            storage,
         };
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
@@ -306,6 +309,7 @@ struct Shared {
     rtp: Arc<crate::rtp_ports::RtpPorts>,
     assets: Arc<crate::prompts::Assets>,
     metrics: Arc<crate::metrics::Metrics>,
+    storage: crate::storage::Storage,
 }
 
 fn handle_event(
@@ -334,6 +338,7 @@ fn handle_event(
                 media_ip,
                 assets: shared.assets.clone(),
                 metrics: shared.metrics.clone(),
+                storage: shared.storage.clone(),
             };
             tokio::spawn(call::run(ctx, inc, rx));
         }

@@ -1197,7 +1197,14 @@ impl Endpoint {
         let id = self.next_id();
         let branch = Bytes::from(branch);
         self.client_branches.insert(branch.clone(), id);
-        self.clients.insert(id, ClientTx { machine, peer, branch });
+        self.clients.insert(
+            id,
+            ClientTx {
+                machine,
+                peer,
+                branch,
+            },
+        );
         self.flush_client(now, id);
     }
 
@@ -1364,14 +1371,17 @@ impl Endpoint {
     /// it changes.
     fn arm(&mut self, owner: Owner) {
         let (at, done) = match &owner {
-            Owner::Server(id) => self.servers.get(id).map_or((None, false), |(_, tx)| match &tx.machine {
-                ServerMachine::Invite(m) => (m.poll_timeout(), m.is_terminated()),
-                ServerMachine::NonInvite(m) => (m.poll_timeout(), m.is_terminated()),
+            Owner::Server(id) => {
+                self.servers
+                    .get(id)
+                    .map_or((None, false), |(_, tx)| match &tx.machine {
+                        ServerMachine::Invite(m) => (m.poll_timeout(), m.is_terminated()),
+                        ServerMachine::NonInvite(m) => (m.poll_timeout(), m.is_terminated()),
+                    })
+            }
+            Owner::Client(id) => self.clients.get(id).map_or((None, false), |tx| {
+                (tx.machine.poll_timeout(), tx.machine.is_terminated())
             }),
-            Owner::Client(id) => self
-                .clients
-                .get(id)
-                .map_or((None, false), |tx| (tx.machine.poll_timeout(), tx.machine.is_terminated())),
         };
         if done {
             // Forgotten by drain_finished, without scanning every transaction.
@@ -1407,10 +1417,13 @@ impl Endpoint {
         for owner in std::mem::take(&mut self.finished) {
             match owner {
                 Owner::Server(id) => {
-                    let terminated = self.servers.get(&id).is_some_and(|(_, tx)| match &tx.machine {
-                        ServerMachine::Invite(m) => m.is_terminated(),
-                        ServerMachine::NonInvite(m) => m.is_terminated(),
-                    });
+                    let terminated =
+                        self.servers
+                            .get(&id)
+                            .is_some_and(|(_, tx)| match &tx.machine {
+                                ServerMachine::Invite(m) => m.is_terminated(),
+                                ServerMachine::NonInvite(m) => m.is_terminated(),
+                            });
                     if !terminated {
                         continue;
                     }
@@ -1423,7 +1436,11 @@ impl Endpoint {
                     self.deadlines.remove(&Owner::Server(id));
                 }
                 Owner::Client(id) => {
-                    if !self.clients.get(&id).is_some_and(|tx| tx.machine.is_terminated()) {
+                    if !self
+                        .clients
+                        .get(&id)
+                        .is_some_and(|tx| tx.machine.is_terminated())
+                    {
                         continue;
                     }
                     if let Some(tx) = self.clients.remove(&id) {

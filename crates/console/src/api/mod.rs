@@ -1,0 +1,22 @@
+//! The JSON API under `/api`, one file per resource. Each file has the same sections: its
+//! routes, its query and body types, its JSON shapes, its handlers.
+
+use crate::Route;
+
+mod audio;
+mod audit;
+mod calls;
+mod operators;
+mod queue;
+mod recordings;
+
+/// The routes of every resource.
+pub(crate) fn routes() -> Vec<Route> {
+    let mut routes = calls::routes();
+    routes.extend(recordings::routes());
+    routes.extend(audio::routes());
+    routes.extend(queue::routes());
+    routes.extend(operators::routes());
+    routes.extend(audit::routes());
+    routes
+}
