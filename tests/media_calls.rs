@@ -468,9 +468,9 @@ fn expect_outcome(server: &Server, run: &SippRun, disposition: &str, language: &
     line
 }
 
-/// The one finished recording of a server (no `.part` left); its log line and file.
+/// The one finished recording of a server (no `.part` left), checked against its log line.
 #[track_caller]
-fn the_recording(server: &Server, run: &SippRun) -> (String, PathBuf, Wav) {
+fn the_recording(server: &Server, run: &SippRun) -> Wav {
     let saved = wait_log_line(server, &["recording saved"], OUTCOME);
     run.check(server, saved.is_some(), "no `recording saved` line");
     let saved = saved.expect("checked");
@@ -509,7 +509,7 @@ fn the_recording(server: &Server, run: &SippRun) -> (String, PathBuf, Wav) {
             wav.duration_ms()
         ),
     );
-    (saved, path, wav)
+    wav
 }
 
 /// The metrics after a call with one message.
@@ -542,7 +542,7 @@ fn message_with_hash(template: &str, inband: bool) {
     run.assert_passed(&server);
 
     expect_outcome(&server, &run, "message", "qu");
-    let (_, _, wav) = the_recording(&server, &run);
+    let wav = the_recording(&server, &run);
     let start = recording_start_ms(&server);
 
     // The message runs from the recording's start to the `#` (an in-band `#` is heard
@@ -705,7 +705,7 @@ fn hang_up_mid_message_keeps_it() {
     run.assert_passed(&server);
 
     expect_outcome(&server, &run, "message", "qu");
-    let (_, _, wav) = the_recording(&server, &run);
+    let wav = the_recording(&server, &run);
     let start = recording_start_ms(&server);
 
     // From the recording's start to the BYE, on the pcap's timeline (sipp's clock: the pcap

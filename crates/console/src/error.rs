@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use hotline_store::StoreError;
 use serde::Serialize;
 
+use crate::queue::QueueError;
+
 /// Why an API request failed. Each variant maps to one status code.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -106,10 +108,19 @@ impl ApiError {
     }
 }
 
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> ApiError {
+        match e {
+            QueueError::NotRunning => ApiError::QueueNotRunning,
+            QueueError::UnknownOperator => ApiError::NotFound("no such operator"),
+        }
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Serialize)]
-pub(crate) struct ErrorBody {
-    pub(crate) error: String,
+struct ErrorBody {
+    error: String,
 }
 
 impl IntoResponse for ApiError {

@@ -92,7 +92,10 @@ async fn operators_get_403_on_recordings_audio_and_audit(h: Harness) {
             "{uri}"
         );
     }
-    // A refusal by role comes before any complaint about the body.
+    // A refusal by role comes before any complaint about the query or the body.
+    for uri in ["/api/recordings?status=nonsense", "/api/audit?limit=0"] {
+        h.get(uri, Some("ana")).await.error(403);
+    }
     let a = h
         .send_json(
             Method::PATCH,

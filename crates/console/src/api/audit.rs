@@ -61,9 +61,11 @@ struct AuditList {
 async fn list(
     State(state): State<AppState>,
     who: Identity,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    // A Result, so that a refusal by role comes before any complaint about the query.
+    query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     who.require(Identity::REVIEWERS)?;
+    let ApiQuery(query) = query?;
     let audit = state.store().list_audit(&query.into_filter()?).await?;
     Ok(Json(AuditList { audit }).into_response())
 }

@@ -10,7 +10,7 @@ use hotline_store::Role;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::queue::{OperatorStatus, OperatorView, QueueError, QueueSnapshot};
+use crate::queue::{OperatorStatus, OperatorView, QueueSnapshot};
 use crate::{AppState, Route};
 
 pub(super) fn routes() -> Vec<Route> {
@@ -42,13 +42,4 @@ async fn without_queue(state: &AppState) -> Result<QueueSnapshot, ApiError> {
             })
             .collect(),
     })
-}
-
-impl From<QueueError> for ApiError {
-    fn from(e: QueueError) -> ApiError {
-        match e {
-            QueueError::NotRunning => ApiError::QueueNotRunning,
-            QueueError::UnknownOperator => ApiError::NotFound("no such operator"),
-        }
-    }
 }

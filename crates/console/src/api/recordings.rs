@@ -166,9 +166,11 @@ struct RecordingList<'a> {
 async fn list(
     State(state): State<AppState>,
     who: Identity,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    // A Result, so that a refusal by role comes before any complaint about the query.
+    query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     who.require(Identity::REVIEWERS)?;
+    let ApiQuery(query) = query?;
     let recordings = state.store().list_recordings(&query.into_filter()?).await?;
     let body = RecordingList {
         recordings: recordings.iter().map(RecordingJson::from).collect(),
