@@ -750,6 +750,20 @@ filter = "info"
                 "rss_per_call_kib": (rss_load - rss_idle) / target if target else None,
                 "threads_max": max(s.get("threads") or 0 for s in window),
             }
+            # The server's datagrams to sipp's media address are offered to each of sipp's
+            # raw sockets (one per call) on the server's CPU time: estimate that share.
+            sent = (window[-1].get("sent") or 0) - (window[0].get("sent") or 0)
+            rtcp = call_s / 5.0
+            tax_us = raw_socket_tax_us(n) if self.args.raw_tax else None
+            if tax_us is not None:
+                tax_s = (sent + rtcp) * tax_us / 1e6
+                steady_res.update({
+                    "server_rtp_sent": sent,
+                    "raw_tax_us_per_datagram": tax_us,
+                    "raw_tax_cpu_s": tax_s,
+                    "server_us_per_call_s_net": (cpu - tax_s) / call_s * 1e6 if call_s else None,
+                    "server_core_pct_net": (cpu - tax_s) / t * 100,
+                })
         # Whole load phase (ramp up and down included).
         whole = {}
         if len(samples) >= 2:
@@ -921,9 +935,12 @@ def report(r: dict) -> tuple[str, str, list[str]]:
     loss_pct = rtp["loss_pct"]
     rec_h = rec["seconds"] / 3600
     exp_h = rec["expected_s"] / 3600
+    net = st.get("server_us_per_call_s_net")
+    tax = (f" [{net:.0f} us/call-s = {st['server_core_pct_net']:.1f}% without the est. "
+           f"{st['raw_tax_us_per_datagram']:.1f} us/datagram raw-socket tax]") if net is not None else ""
     line = (
         f"hotline media load: N={r['calls']} x {r['seconds']:g} s: calls {s['successful']}/{s['attempted']} ok, "
-        f"{s['failed']} failed; server CPU {us:.0f} us/call-s = {core:.1f}% of a core (sipp {sipp_core:.0f}%, "
+        f"{s['failed']} failed; server CPU {us:.0f} us/call-s = {core:.1f}% of a core{tax} (sipp {sipp_core:.0f}%, "
         f"other processes {st.get('other_core_pct', 0):.0f}%); "
         f"RSS {rss:.1f} KiB/call; RTP rx {rtp['received_by_server']}/{rtp['sent_by_callers']} "
         f"(loss {rtp['loss']}, {loss_pct:.3f}%); lateness p50/p99/max {fmt_ms(lat['p50_us'])}/"
@@ -938,7 +955,7 @@ def report(r: dict) -> tuple[str, str, list[str]]:
         return "-" if x is None else format(x, spec)
     row = (
         f"| {r['calls']} | {r['seconds']:g} | {s['attempted']} | {s['successful']} | {s['failed']} "
-        f"| {f(us, '.0f')} | {f(core, '.1f')} | {f(sipp_core, '.0f')} | {f(st.get('other_core_pct'), '.0f')} "
+        f"| {f(us, '.0f')} ({f(net, '.0f')}) | {f(core, '.1f')} ({f(st.get('server_core_pct_net'), '.1f')}) | {f(sipp_core, '.0f')} | {f(st.get('other_core_pct'), '.0f')} "
         f"| {f(rss, '.1f')} | {rtp['sent_by_callers']} | {rtp['received_by_server']} | {f(loss_pct, '.3f')} "
         f"| {fmt_ms(lat['p50_us'])} / {fmt_ms(lat['p99_us'])} / {fmt_ms(lat['max_us'])} "
         f"| {fmt_ms(idl['p50_us'])} / {fmt_ms(idl['p99_us'])} / {fmt_ms(idl['max_us'])} "
@@ -957,7 +974,7 @@ def report(r: dict) -> tuple[str, str, list[str]]:
 
 
 TABLE_HEAD = (
-    "| calls | s | attempted | ok | failed | server µs CPU / call-s | server % of a core | sipp % of a core "
+    "| calls | s | attempted | ok | failed | server µs CPU / call-s (net of raw-socket tax) | server % of a core (net) | sipp % of a core "
     "| other processes % of a core | RSS KiB / call | RTP sent by callers | received by server | loss % "
     "| lateness p50 / p99 / max ms | idle p50 / p99 / max ms | frames skipped | recordings | recorded / expected min |\n"
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"
@@ -989,6 +1006,8 @@ def main() -> int:
     p.add_argument("--nice", type=int, default=0,
                    help="run the server and sipp at this nice value (e.g. -10 on a machine shared "
                         "with builds; default 0)")
+    p.add_argument("--no-raw-tax", dest="raw_tax", action="store_false",
+                   help="do not measure the kernel's per-datagram cost of sipp's raw sockets")
     p.add_argument("--json", type=Path, help="write every figure (and the per-second samples) here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, recordings)")
     args = p.parse_args()

@@ -63,11 +63,10 @@ impl CallCtx {
     }
 }
 
-/// Runs a call from INVITE to its end.
+/// Runs a call from INVITE to its end. The caller attaches the `call` span
+/// (`Instrument`), so every line of the call carries its id whichever thread runs it.
 pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Receiver<CallEvent>) {
     let call = ctx.handle;
-    let span = tracing::info_span!("call", id = call.0);
-    let _enter = span.enter();
     // The caller's number (inc.from_user) is never logged; the store keeps what
     // privacy.caller_id says (a pseudonym by default).
     let row = hotline_store::new_id();

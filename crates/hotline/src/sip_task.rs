@@ -14,6 +14,7 @@ use hotline_sip::message::{Framed, StreamFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use crate::call::{self, CallCtx, CallEvent};
 use crate::config::Config;
@@ -340,7 +341,8 @@ fn handle_event(
                 metrics: shared.metrics.clone(),
                 storage: shared.storage.clone(),
             };
-            tokio::spawn(call::run(ctx, inc, rx));
+            let span = tracing::info_span!("call", id = inc.call.0);
+            tokio::spawn(call::run(ctx, inc, rx).instrument(span));
         }
         Event::Acked { call, sdp } => forward(calls, call, CallEvent::Acked(sdp)),
         Event::ReInvite { call, sdp } => forward(calls, call, CallEvent::ReInvite(sdp)),
