@@ -797,11 +797,10 @@ mod tests {
         let mut s = Session::new(t0, SystemTime::now(), cfg);
         let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
         // Digit 5: 770 + 1336 Hz, 100 ms, then 100 ms silence.
-        let mut seq = 0u16;
-        for n in 0..10 {
+        for n in 0..10u16 {
             let mut frame = [0u8; 160];
             for (i, b) in frame.iter_mut().enumerate() {
-                let t = (n * 160 + i) as f32 / 8000.0;
+                let t = (usize::from(n) * 160 + i) as f32 / 8000.0;
                 let v = if n < 5 {
                     ((2.0 * std::f32::consts::PI * 770.0 * t).sin()
                         + (2.0 * std::f32::consts::PI * 1336.0 * t).sin())
@@ -811,12 +810,7 @@ mod tests {
                 };
                 *b = g711::ulaw_encode(v as i16);
             }
-            s.handle_rtp(
-                t0,
-                caller,
-                &rtp_packet(0, seq, u32::from(seq) * 160, &frame),
-            );
-            seq += 1;
+            s.handle_rtp(t0, caller, &rtp_packet(0, n, u32::from(n) * 160, &frame));
         }
         let digits: Vec<_> = std::iter::from_fn(|| s.poll_event())
             .filter_map(|e| match e {
