@@ -477,7 +477,7 @@ impl Message {
         self.single_name_addr(HeaderName::To, "To")
     }
 
-    /// Call-ID (word [@ word], kept raw, white space trimmed).
+    /// Call-ID (`word [@ word]`, kept raw, white space trimmed).
     pub fn call_id(&self) -> Result<&[u8], ParseError> {
         let v = trim_lws(
             self.header(HeaderName::CallId)

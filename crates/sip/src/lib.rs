@@ -11,11 +11,15 @@
 //! - [`transaction`]: the four RFC 3261 §17 transaction machines and their timers.
 //! - [`sdp`]: SDP offer/answer (RFC 3264) for G.711 and telephone-event.
 //! - [`endpoint`]: the user-agent server that ties transactions and dialogs together.
+//! - [`digest`]: digest authentication (RFC 7616, RFC 8760): challenges, credentials, nonces.
+//! - [`registrar`]: REGISTER (RFC 3261 §10.3): bindings, lockout, keep-alives.
 
 pub mod dialog;
+pub mod digest;
 pub mod endpoint;
 pub mod header;
 pub mod message;
+pub mod registrar;
 pub mod response;
 pub mod sdp;
 pub mod transaction;
