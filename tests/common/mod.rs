@@ -8,6 +8,8 @@
 // Not every test binary that includes this module uses every helper.
 #![allow(dead_code)]
 
+pub(crate) mod http;
+pub(crate) mod json;
 pub(crate) mod pcap;
 
 use std::fmt::Write as _;
@@ -186,38 +188,26 @@ fn parse_listener(line: &str) -> Option<Listener> {
     None
 }
 
-/// A running `hotline serve`, killed on drop.
+/// A server's temp dir, config file, data dir and environment, made before it starts, so
+/// that admin commands (`hotline user add`, `hotline token create`, ...) can run first against
+/// the same config, data dir and database.
 #[derive(Debug)]
-pub(crate) struct Server {
-    child: Child,
-    exit: Option<ExitStatus>,
-    /// The `sip udp` listener.
-    pub(crate) udp: SocketAddr,
-    /// The `sip tcp` listener.
-    pub(crate) tcp: SocketAddr,
-    /// The `http` listener, e.g. `http://127.0.0.1:40123`.
-    pub(crate) http: String,
-    log: SharedLog,
+pub(crate) struct Setup {
     config_text: String,
+    config_path: PathBuf,
     data_dir: PathBuf,
-    // Dropped last: the config file and the data dir.
+    /// Extra environment for the server and the admin commands (e.g. `DATABASE_URL`).
+    env: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
-impl Server {
-    /// Starts `hotline serve --config <temp file> --sip 127.0.0.1:0 --http 127.0.0.1:0
-    /// --data-dir <temp dir>` and waits for its three listener lines.
-    pub(crate) fn start(config: &Config) -> Server {
-        Self::start_in(config, None)
+impl Setup {
+    /// A temp dir with the config file and an empty `data/`.
+    pub(crate) fn new(config: &Config) -> Setup {
+        Self::new_in(config, None)
     }
 
-    /// Like [`Server::start`], on an existing data dir (another server's, to see what it
-    /// left behind); the caller keeps that directory alive.
-    pub(crate) fn start_with_data_dir(config: &Config, data_dir: &Path) -> Server {
-        Self::start_in(config, Some(data_dir))
-    }
-
-    fn start_in(config: &Config, data_dir: Option<&Path>) -> Server {
+    fn new_in(config: &Config, data_dir: Option<&Path>) -> Setup {
         let dir = tempfile::Builder::new()
             .prefix("hotline-e2e-")
             .tempdir()
@@ -227,23 +217,138 @@ impl Server {
         std::fs::write(&config_path, &config_text).expect("write the config file");
         let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data_dir).expect("create the data dir");
+        Setup {
+            config_text,
+            config_path,
+            data_dir,
+            env: Vec::new(),
+            dir,
+        }
+    }
 
-        let bin = env!("CARGO_BIN_EXE_hotline");
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .current_dir(workspace_root())
+    /// Sets an environment variable for the server and the admin commands. Without
+    /// `DATABASE_URL` here, both run on the SQLite file in the data dir, whatever the
+    /// caller's environment says.
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Setup {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The `--data-dir`.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `hotline` with this setup's binary, working dir and environment.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
+        cmd.current_dir(workspace_root())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
-            // Hermetic: the SQLite file in the data dir, whatever the caller's environment says.
+            // Hermetic: the SQLite file in the data dir unless `env` says otherwise.
             .env_remove("DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    /// Runs `hotline ARGS --config <file> --data-dir <dir>` to its end (bounded: killed after
+    /// 60 s), with `stdin` as its standard input.
+    pub(crate) fn admin(&self, args: &[&str], stdin: Option<&str>) -> AdminRun {
+        use std::io::Write as _;
+        const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+        let mut cmd = self.command();
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let command = format!("hotline {}", args.join(" "));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
+        if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+            let _ = input.write_all(text.as_bytes());
+        }
+        let log = SharedLog::default();
+        spawn_reader(
+            child.stdout.take().expect("piped"),
+            "out",
+            log.clone(),
+            None,
+        );
+        spawn_reader(
+            child.stderr.take().expect("piped"),
+            "err",
+            log.clone(),
+            None,
+        );
+        let deadline = Instant::now() + ADMIN_TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(POLL),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Err(e) => panic!("waiting for {command}: {e}"),
+            }
+        };
+        // The readers finish once the pipes close (the child is gone); bounded anyway.
+        let settle = Instant::now() + Duration::from_secs(2);
+        let mut text = log.text();
+        while Instant::now() < settle {
+            thread::sleep(POLL);
+            let again = log.text();
+            if again == text {
+                break;
+            }
+            text = again;
+        }
+        let mut stdout = String::new();
+        for line in text.lines() {
+            if let Some(l) = line.strip_prefix("[out] ") {
+                stdout.push_str(l);
+                stdout.push('\n');
+            }
+        }
+        AdminRun {
+            command,
+            status,
+            stdout,
+            output: text,
+        }
+    }
+
+    /// Starts `hotline serve --config <file> --sip 127.0.0.1:0 --http 127.0.0.1:0
+    /// --data-dir <dir>` and waits for its three listener lines.
+    pub(crate) fn start(self) -> Server {
+        let Setup {
+            config_text,
+            config_path,
+            data_dir,
+            env: _,
+            dir: _,
+        } = &self;
+        let mut cmd = self.command();
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config_path)
+            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let bin = env!("CARGO_BIN_EXE_hotline");
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
@@ -294,10 +399,74 @@ impl Server {
             tcp: tcp.expect("checked"),
             http: http.expect("checked"),
             log,
-            config_text,
-            data_dir,
-            dir,
+            config_text: self.config_text,
+            data_dir: self.data_dir,
+            dir: self.dir,
         }
+    }
+}
+
+/// A finished admin command (`hotline user add`, ...).
+#[derive(Debug)]
+pub(crate) struct AdminRun {
+    pub(crate) command: String,
+    /// `None`: killed after its timeout.
+    pub(crate) status: Option<ExitStatus>,
+    /// Its standard output.
+    pub(crate) stdout: String,
+    /// Its standard output and error, tagged per line.
+    pub(crate) output: String,
+}
+
+impl AdminRun {
+    /// Panics with its output unless it exited 0; returns its standard output.
+    #[track_caller]
+    pub(crate) fn expect_ok(&self) -> &str {
+        assert!(
+            self.status.is_some_and(|s| s.success()),
+            "`{}` failed ({}):\n{}",
+            self.command,
+            self.status
+                .map_or_else(|| "killed after 60 s".to_owned(), |s| s.to_string()),
+            tail(&self.output, LOG_TAIL)
+        );
+        &self.stdout
+    }
+}
+
+/// A running `hotline serve`, killed on drop.
+#[derive(Debug)]
+pub(crate) struct Server {
+    child: Child,
+    exit: Option<ExitStatus>,
+    /// The `sip udp` listener.
+    pub(crate) udp: SocketAddr,
+    /// The `sip tcp` listener.
+    pub(crate) tcp: SocketAddr,
+    /// The `http` listener, e.g. `http://127.0.0.1:40123`.
+    pub(crate) http: String,
+    log: SharedLog,
+    config_text: String,
+    data_dir: PathBuf,
+    // Dropped last: the config file and the data dir.
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `hotline serve --config <temp file> --sip 127.0.0.1:0 --http 127.0.0.1:0
+    /// --data-dir <temp dir>` and waits for its three listener lines.
+    pub(crate) fn start(config: &Config) -> Server {
+        Self::start_in(config, None)
+    }
+
+    /// Like [`Server::start`], on an existing data dir (another server's, to see what it
+    /// left behind); the caller keeps that directory alive.
+    pub(crate) fn start_with_data_dir(config: &Config, data_dir: &Path) -> Server {
+        Self::start_in(config, Some(data_dir))
+    }
+
+    fn start_in(config: &Config, data_dir: Option<&Path>) -> Server {
+        Setup::new_in(config, data_dir).start()
     }
 
     /// Everything the server wrote so far (stdout and stderr, tagged per line).

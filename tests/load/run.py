@@ -440,12 +440,13 @@ class Run:
         self.sip = ""
         self.result: dict = {}
         self.samples: list[dict] = []
+        self.perf: subprocess.Popen | None = None
         self.sampling = threading.Event()
 
     # -- lifecycle
 
     def cleanup(self) -> None:
-        for proc, name in ((self.sipp, "sipp"), (self.server, "hotline")):
+        for proc, name in ((self.perf, "sipp"), (self.sipp, "sipp"), (self.server, "hotline")):
             if proc and proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL if name == "sipp" else signal.SIGTERM)
@@ -607,10 +608,19 @@ filter = "info"
                 s["sent"] = int(m.get("hotline_rtp_packets_sent_total"))
                 s["ticks"] = int(m.get("hotline_rtp_departure_lateness_seconds_count"))
                 s["late_20ms"] = sum(n for le, n in m.counts().items() if le >= 20_000)
+                s["store_backlog"] = int(m.get("hotline_store_backlog"))
             except OSError:
                 s["active"] = None
             s["tasks"] = task_states(self.server.pid)
             s["psi"] = pressure()
+            if (self.args.perf and self.perf is None and s.get("active") is not None
+                    and s["active"] >= self.n):
+                self.perf = subprocess.Popen(
+                    ["perf", "record", "-F", "499", "-g", "-p", str(self.server.pid),
+                     "-o", str(self.tmp / "perf.data"), "--", "sleep", str(self.args.perf)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=open(self.tmp / "perf.err", "w"), start_new_session=True)
+                log(f"perf record on the server for {self.args.perf:g} s")
             for k, v in udp_drops(lo, hi).items():
                 drops[k] = max(drops.get(k, 0), v)
             s["rtp_socket_drops"] = sum(drops.values())
@@ -680,10 +690,33 @@ filter = "info"
         m2 = scrape(self.http)
         snmp1 = udp_snmp()
 
+        if self.perf is not None:
+            self.perf.wait(timeout=self.args.perf + 60)
+            self.perf_report()
         load_lat = lateness(m_load0, m2)
         res = self.analyse(load, idle, idle_lat, load_lat, m_load0, m2, rss_start, rss_idle,
                            recs_before, snmp0, snmp1, active_left)
         return res
+
+    def perf_report(self) -> None:
+        """Where the server's CPU went during the steady phase: flat profile by symbol and by
+        thread, written next to --json (or printed)."""
+        data = self.tmp / "perf.data"
+        out = []
+        for sort in ("comm", "dso,sym"):
+            r = subprocess.run(
+                ["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none",
+                 "--sort", sort, "--percent-limit", "0.7"],
+                capture_output=True, text=True, timeout=300)
+            out.append(f"### perf report --sort {sort}\n" +
+                       "\n".join(l for l in r.stdout.splitlines() if l and not l.startswith("#")))
+        text = "\n\n".join(out)
+        dest = self.args.json.with_suffix(".perf.txt") if self.args.json else None
+        if dest:
+            dest.write_text(text)
+            log(f"profile: {dest}")
+        else:
+            print(text, file=sys.stderr)
 
     def recordings(self) -> list[Path]:
         root = self.tmp / "data" / "recordings"
@@ -878,6 +911,12 @@ filter = "info"
                            "expected_per_call_s": expected_rec, "expected_s": ok * expected_rec,
                            "metric": delta("hotline_recordings_total")},
             "server_calls_total": delta("hotline_calls_total"),
+            "store": {"committed": delta("hotline_store_committed_total"),
+                      "rejected": delta("hotline_store_rejected_total"),
+                      "spooled_after": int(m_after.get("hotline_store_spooled")),
+                      "backlog_max": max((s.get("store_backlog") or 0 for s in samples), default=0),
+                      "backlog_after": int(m_after.get("hotline_store_backlog")),
+                      "database_up": int(m_after.get("hotline_store_database_up"))},
             "active_after": active_left,
             "stalls": stalls,
             "timeline": timeline,
@@ -1008,6 +1047,10 @@ def main() -> int:
                         "with builds; default 0)")
     p.add_argument("--no-raw-tax", dest="raw_tax", action="store_false",
                    help="do not measure the kernel's per-datagram cost of sipp's raw sockets")
+    p.add_argument("--perf", type=float, default=0.0,
+                   help="profile the server with perf record for this many seconds once all "
+                        "calls are up (a diagnostic run: perf costs CPU too); the report goes "
+                        "next to --json as .perf.txt")
     p.add_argument("--json", type=Path, help="write every figure (and the per-second samples) here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, recordings)")
     args = p.parse_args()

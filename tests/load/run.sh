@@ -5,6 +5,7 @@
 #
 #   sudo tests/load/run.sh N [SECONDS] [run.py options]     e.g. tests/load/run.sh 500 60
 #   python3 tests/load/run.py --help                        every option
+#   HOTLINE_LOAD_NO_BUILD=1 tests/load/run.sh ...            use target/release/hotline as is
 #
 # Needs root (sipp's play_pcap_audio sends from a raw socket), sipp with pcap support
 # (Debian sip-tester 3.6.1), python3 >= 3.11. Prints a one-line summary and a markdown
@@ -20,5 +21,7 @@ if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
     exit 2
 fi
 
-cargo build --release -p hotline >&2
+if [[ ${HOTLINE_LOAD_NO_BUILD:-0} != 1 ]]; then
+    cargo build --release -p hotline >&2
+fi
 exec python3 "$root/tests/load/run.py" --binary "$root/target/release/hotline" "$@"

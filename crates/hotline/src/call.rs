@@ -249,6 +249,17 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             .merge_session(s.take_lateness(), &stats, &mut c.merged);
         tracing::debug!(?stats, "media");
     }
+    if !c.outcome_written {
+        // The flow gave no outcome (the SIP side ended first): the call still ends in the store.
+        ctx.storage.writer.update_call(
+            &c.row,
+            CallUpdate {
+                ended_at: Some(Timestamp::now()),
+                disposition: Some(StoreDisposition::Abandoned),
+                ..CallUpdate::default()
+            },
+        );
+    }
     drop(lease);
 }
 
@@ -616,7 +627,13 @@ impl ActiveCall<'_> {
                 );
             }
             FlowCommand::Event { kind, detail } => {
-                tracing::debug!(kind = kind.as_str(), %detail, "flow")
+                tracing::debug!(kind = kind.as_str(), %detail, "flow");
+                self.ctx.storage.writer.add_call_event(
+                    &self.row,
+                    Timestamp::now(),
+                    kind.as_str(),
+                    &detail,
+                );
             }
         }
     }
