@@ -433,7 +433,7 @@ class Run:
         self.args = args
         self.n: int = args.calls
         self.seconds: float = args.seconds
-        self.tmp = Path(tempfile.mkdtemp(prefix="hotline-load-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="hotline-load-", dir=args.tmp_parent))
         self.server: subprocess.Popen | None = None
         self.sipp: subprocess.Popen | None = None
         self.http = ""
@@ -441,6 +441,8 @@ class Run:
         self.result: dict = {}
         self.samples: list[dict] = []
         self.perf: subprocess.Popen | None = None
+        self.perf_secs = 0.0
+        self.server_tids: set[int] = set()
         self.sampling = threading.Event()
 
     # -- lifecycle
@@ -505,7 +507,7 @@ filter = "info"
             stderr=open(self.server_log, "w"),
             start_new_session=True,
             env=env,
-            preexec_fn=self.renice,
+            preexec_fn=self.prep_server,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -550,7 +552,7 @@ filter = "info"
         self.sipp = subprocess.Popen(
             cmd, cwd=d, stdin=subprocess.DEVNULL,
             stdout=open(d / "sipp.out", "w"), stderr=open(d / "sipp.err", "w"),
-            start_new_session=True, preexec_fn=self.renice,
+            start_new_session=True, preexec_fn=self.prep_sipp,
         )
         try:
             rc = self.sipp.wait(timeout=budget + 30)
@@ -579,6 +581,19 @@ filter = "info"
     def renice(self) -> None:
         if self.args.nice:
             os.nice(self.args.nice)
+
+    def prep_server(self) -> None:
+        if self.args.server_nice is not None:
+            os.nice(self.args.server_nice)
+        else:
+            self.renice()
+        if self.args.server_cpus:
+            os.sched_setaffinity(0, self.args.server_cpus)
+
+    def prep_sipp(self) -> None:
+        self.renice()
+        if self.args.sipp_cpus:
+            os.sched_setaffinity(0, self.args.sipp_cpus)
 
     def server_log_exists(self) -> bool:
         return hasattr(self, "server_log") and self.server_log.exists()
@@ -612,15 +627,28 @@ filter = "info"
             except OSError:
                 s["active"] = None
             s["tasks"] = task_states(self.server.pid)
+            try:
+                self.server_tids.update(int(t) for t in os.listdir(f"/proc/{self.server.pid}/task"))
+            except OSError:
+                pass
             s["psi"] = pressure()
-            if (self.args.perf and self.perf is None and s.get("active") is not None
-                    and s["active"] >= self.n):
+            if ((self.args.perf or self.args.offcpu) and self.perf is None
+                    and s.get("active") is not None and s["active"] >= self.n):
+                if self.args.offcpu:
+                    # Every context switch on the machine, with kernel stacks: when and why
+                    # the server's threads left the CPU, and how long until they ran again.
+                    what = ["-e", "sched:sched_switch", "-e", "sched:sched_wakeup", "-a", "-g"]
+                    secs = self.args.offcpu
+                else:
+                    what = ["-F", "499", "-g", "-p", str(self.server.pid)]
+                    secs = self.args.perf
+                self.perf_secs = secs
                 self.perf = subprocess.Popen(
-                    ["perf", "record", "-F", "499", "-g", "-p", str(self.server.pid),
-                     "-o", str(self.tmp / "perf.data"), "--", "sleep", str(self.args.perf)],
+                    ["perf", "record", *what,
+                     "-o", str(self.tmp / "perf.data"), "--", "sleep", str(secs)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=open(self.tmp / "perf.err", "w"), start_new_session=True)
-                log(f"perf record on the server for {self.args.perf:g} s")
+                log(f"perf record ({'off-CPU' if self.args.offcpu else 'CPU'}) for {secs:g} s")
             for k, v in udp_drops(lo, hi).items():
                 drops[k] = max(drops.get(k, 0), v)
             s["rtp_socket_drops"] = sum(drops.values())
@@ -691,8 +719,11 @@ filter = "info"
         snmp1 = udp_snmp()
 
         if self.perf is not None:
-            self.perf.wait(timeout=self.args.perf + 60)
-            self.perf_report()
+            self.perf.wait(timeout=self.perf_secs + 60)
+            if self.args.offcpu:
+                self.offcpu_report()
+            else:
+                self.perf_report()
         load_lat = lateness(m_load0, m2)
         res = self.analyse(load, idle, idle_lat, load_lat, m_load0, m2, rss_start, rss_idle,
                            recs_before, snmp0, snmp1, active_left)
@@ -715,6 +746,24 @@ filter = "info"
         if dest:
             dest.write_text(text)
             log(f"profile: {dest}")
+        else:
+            print(text, file=sys.stderr)
+
+    def offcpu_report(self) -> None:
+        """From sched_switch/sched_wakeup: for each server thread, the time it spent off the
+        CPU, split by why it left (S sleeping: waiting for work, the normal case; D blocked in
+        the kernel, e.g. on the file system; R preempted, i.e. waiting for a CPU), the
+        kernel stacks of its D waits, and its wake-up-to-run delays (scheduling latency)."""
+        r = subprocess.run(["perf", "script", "-i", str(self.tmp / "perf.data"), "-F",
+                            "comm,tid,cpu,time,event,trace,ip,sym"],
+                           capture_output=True, text=True, timeout=600)
+        tids = set(os.listdir(f"/proc/{self.server.pid}/task")) if self.server.poll() is None else set()
+        events = parse_perf_script(r.stdout)
+        text = offcpu_summary(events, {int(t) for t in tids} | self.server_tids, self.server.pid)
+        dest = self.args.json.with_suffix(".offcpu.txt") if self.args.json else None
+        if dest:
+            dest.write_text(text)
+            log(f"off-CPU report: {dest}")
         else:
             print(text, file=sys.stderr)
 
@@ -886,6 +935,10 @@ filter = "info"
             "rate": self.args.rate,
             "lead_s": self.lead,
             "nice": self.args.nice,
+            "server_nice": self.args.server_nice,
+            "data_fs": fs_type(self.tmp),
+            "server_cpus": sorted(self.args.server_cpus or []),
+            "sipp_cpus": sorted(self.args.sipp_cpus or []),
             "sipp": {"rc": load["rc"], "attempted": attempted, "successful": ok, "failed": failed,
                      "failed_why": failed_why, "elapsed_s": load["elapsed_s"],
                      "errors_tail": load["errors_tail"][-1500:], "stderr_tail": load["stderr_tail"][-800:]},
@@ -928,6 +981,76 @@ filter = "info"
         return res
 
 
+def parse_perf_script(text: str) -> list[dict]:
+    """perf script output (comm,tid,cpu,time,event,trace + callchain) into events."""
+    events: list[dict] = []
+    head = re.compile(r"^\s*(.+?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(sched:\w+):\s*(.*)$")
+    cur = None
+    for line in text.splitlines():
+        m = head.match(line)
+        if m:
+            cur = {"comm": m.group(1), "tid": int(m.group(2)), "cpu": int(m.group(3)),
+                   "time": float(m.group(4)), "event": m.group(5), "trace": m.group(6), "stack": []}
+            events.append(cur)
+        elif cur is not None and line.strip():
+            parts = line.split(None, 1)
+            if len(parts) == 2:
+                cur["stack"].append(parts[1].strip())
+    return events
+
+
+def offcpu_summary(events: list[dict], tids: set[int], pid: int) -> str:
+    switch = re.compile(r"prev_comm=(.*?) prev_pid=(\d+) .*?prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
+    wake = re.compile(r"comm=(.*?) pid=(\d+)")
+    if not events:
+        return "no events"
+    span = events[-1]["time"] - events[0]["time"]
+    out_at: dict[int, tuple[float, str, list[str]]] = {}
+    woken_at: dict[int, float] = {}
+    off: dict[tuple[int, str], float] = {}
+    dstacks: dict[str, float] = {}
+    latency: list[float] = []
+    oncpu_next: dict[int, float] = {}
+    for e in events:
+        if e["event"] == "sched:sched_wakeup":
+            m = wake.search(e["trace"])
+            if m and int(m.group(2)) in tids:
+                woken_at.setdefault(int(m.group(2)), e["time"])
+            continue
+        m = switch.search(e["trace"])
+        if not m:
+            continue
+        prev, state, nxt = int(m.group(2)), m.group(3), int(m.group(5))
+        if prev in tids:
+            out_at[prev] = (e["time"], state, e["stack"])
+            woken_at.pop(prev, None)
+        if nxt in tids:
+            if nxt in out_at:
+                t0, st, stack = out_at.pop(nxt)
+                key = "R (preempted, waiting for a CPU)" if st.startswith("R") else (
+                    "D (blocked in the kernel)" if st.startswith("D") else f"{st} (sleeping)")
+                off[(nxt, key)] = off.get((nxt, key), 0.0) + e["time"] - t0
+                if st.startswith("D"):
+                    frames = [f for f in stack if f and not f.startswith("[unknown]")
+                              and not re.match(r"(__)?(io_)?schedule|preempt_schedule", f)][:6]
+                    k = " <- ".join(x.split("+")[0] for x in frames)
+                    dstacks[k] = dstacks.get(k, 0.0) + e["time"] - t0
+            if nxt in woken_at:
+                latency.append(e["time"] - woken_at.pop(nxt))
+    lines = [f"off-CPU time of the server's threads over {span:.1f} s (ms per second of wall time)"]
+    for (tid, key), v in sorted(off.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        lines.append(f"  tid {tid}{' (main)' if tid == pid else ''}: {key}: {v / span * 1000:.1f}")
+    lines.append("kernel stacks of D waits (ms per second):")
+    for k, v in sorted(dstacks.items(), key=lambda kv: -kv[1])[:15]:
+        lines.append(f"  {v / span * 1000:8.2f}  {k}")
+    if latency:
+        latency.sort()
+        q = lambda p: latency[min(len(latency) - 1, int(p * len(latency)))] * 1000
+        lines.append(f"wake-up to running (scheduling delay) of the server's threads: n={len(latency)} "
+                     f"p50 {q(0.5):.3f} ms, p99 {q(0.99):.3f} ms, max {latency[-1] * 1000:.3f} ms")
+    return "\n".join(lines)
+
+
 def parse_sipp_stats(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
@@ -937,6 +1060,20 @@ def parse_sipp_stats(path: Path) -> dict[str, str]:
     head = lines[0].rstrip(";").split(";")
     last = lines[-1].rstrip(";").split(";")
     return dict(zip(head, last))
+
+
+def cpu_list(text: str) -> set[int]:
+    return {int(x) for x in text.split(",") if x.strip()}
+
+
+def fs_type(path: Path) -> str:
+    """The file system type of the mount holding path (from /proc/mounts)."""
+    best, kind = "", "?"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        f = line.split()
+        if len(f) > 2 and str(path).startswith(f[1]) and len(f[1]) > len(best):
+            best, kind = f[1], f[2]
+    return kind
 
 
 def git_describe() -> str:
@@ -1051,6 +1188,20 @@ def main() -> int:
                    help="profile the server with perf record for this many seconds once all "
                         "calls are up (a diagnostic run: perf costs CPU too); the report goes "
                         "next to --json as .perf.txt")
+    p.add_argument("--tmp-parent", default=None,
+                   help="where the temp dir (and so the data dir and recordings) goes; default "
+                        "the system's temp dir. /dev/shm (tmpfs: fsync costs nothing) separates "
+                        "disk effects from the rest")
+    p.add_argument("--server-nice", type=int, default=None,
+                   help="nice value of the server alone (default: --nice); e.g. --nice -5 "
+                        "--server-nice -19 shows what the server does when sipp cannot preempt it")
+    p.add_argument("--server-cpus", type=cpu_list, default=None,
+                   help="pin the server to these CPUs, e.g. 0 (tokio then starts one worker per CPU)")
+    p.add_argument("--sipp-cpus", type=cpu_list, default=None, help="pin sipp to these CPUs, e.g. 1")
+    p.add_argument("--offcpu", type=float, default=0.0,
+                   help="record every context switch (perf, system-wide) for this many seconds "
+                        "once all calls are up, and report why and how long the server's threads "
+                        "were off the CPU (a diagnostic run); the report goes next to --json")
     p.add_argument("--json", type=Path, help="write every figure (and the per-second samples) here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, recordings)")
     args = p.parse_args()
