@@ -839,6 +839,33 @@ fn kill_9_mid_message_then_restart_repairs_the_recording() {
     });
     assert_eq!((wav.sample_rate, wav.channels, wav.bits), (8000, 1, 16));
 
+    // ... and entered in the store with its call: the `.call` sidecar written when the
+    // recording started is consumed, and the row (tagged `repaired`) is in the database.
+    let sidecar = wav_path.with_extension("call");
+    let db = first.data_dir().join("hotline.db");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut rows = String::new();
+    while Instant::now() < deadline {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(\"select count(*) from recordings where tags like '%repaired%' and call_id in (select id from calls)\").fetchone()[0])")
+            .arg(&db)
+            .output();
+        rows = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        if rows == "1" && !sidecar.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        rows == "1" && !sidecar.exists(),
+        "the repaired recording should be in the store with its call (rows: {rows:?}, sidecar left: {})\n{}",
+        sidecar.exists(),
+        second.report()
+    );
+
     // At least the audio up to about a second before the kill: the header is refreshed every
     // second of audio, the reorder buffer holds 100 ms back, and 500 ms of slack for a
     // loaded machine (packets still in the socket at the kill).

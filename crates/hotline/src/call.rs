@@ -67,6 +67,14 @@ impl CallCtx {
 /// (`Instrument`), so every line of the call carries its id whichever thread runs it.
 pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Receiver<CallEvent>) {
     let call = ctx.handle;
+    // Refused before anything is stored: a scanner flooding us from outside the
+    // trunk must not fill the database nor use up reference numbers.
+    if !ctx.config.sip.trunk_allows(inc.peer.remote.ip()) {
+        tracing::warn!(remote = %inc.peer.remote, "INVITE from outside sip.trunk_sources refused");
+        ctx.send(Command::Reject(call, 403, None)).await;
+        return;
+    }
+    let _task = ctx.metrics.call_task();
     // The caller's number (inc.from_user) is never logged; the store keeps what
     // privacy.caller_id says (a pseudonym by default).
     let row = hotline_store::new_id();
@@ -91,13 +99,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             },
         );
     };
-    if !ctx.config.sip.trunk_allows(inc.peer.remote.ip()) {
-        tracing::warn!(remote = %inc.peer.remote, "INVITE from outside sip.trunk_sources refused");
-        refuse("source not in sip.trunk_sources");
-        ctx.send(Command::Reject(call, 403, None)).await;
-        return;
-    }
-    let Some(lease) = ctx.rtp.lease() else {
+    let Some(mut lease) = ctx.rtp.lease() else {
         tracing::warn!("no free RTP port in rtp.port_range");
         refuse("no free RTP port");
         ctx.send(Command::Reject(call, 503, None)).await;
@@ -153,10 +155,9 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         }
     }
     let sockets = lease
-        .socket
-        .try_clone()
-        .and_then(UdpSocket::from_std)
-        .and_then(|rtp| Ok((rtp, UdpSocket::from_std(lease.rtcp.try_clone()?)?)));
+        .take_sockets()
+        .ok_or_else(|| std::io::Error::other("sockets already taken"))
+        .and_then(|(rtp, rtcp)| Ok((UdpSocket::from_std(rtp)?, UdpSocket::from_std(rtcp)?)));
     let (rtp, rtcp) = match sockets {
         Ok(s) => s,
         Err(e) => {
@@ -206,7 +207,12 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                None => break,
+                None => {
+                    // The SIP task is gone (shutdown): end the call as if hung up, so the
+                    // recording and the outcome are still written.
+                    c.ended().await;
+                    break;
+                }
                 Some(CallEvent::Ended(r)) => {
                     tracing::info!(reason = end_reason(r), secs = started.elapsed().as_secs(), "call ended");
                     c.ended().await;
@@ -266,6 +272,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
 struct ActiveRecording {
     id: String,
     sync: Arc<std::fs::File>,
+    syncing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct ActiveCall<'a> {
@@ -321,7 +328,15 @@ impl ActiveCall<'_> {
             // Offerless INVITE: the answer is in the ACK.
             match sdp.as_deref().map(|a| sdp::accept_answer(a, local)) {
                 Some(Ok(n)) => {
-                    self.start_session(&n);
+                    match self.session.as_mut() {
+                        // The answer to our offer in a re-INVITE: same call, same
+                        // session (a recording in progress goes on).
+                        Some(s) => {
+                            s.relearn(n.remote);
+                            s.set_sending(n.direction.receives());
+                        }
+                        None => self.start_session(&n),
+                    }
                     self.negotiated = Some(n);
                 }
                 _ => {
@@ -413,10 +428,15 @@ impl ActiveCall<'_> {
 
     fn housekeeping(&mut self) {
         // fdatasync of the recording in progress, off the packet path.
-        if let Some(r) = &self.recording {
+        if let Some(r) = &self.recording
+            && !r.syncing.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // One fdatasync in flight per recording: a slow disk must not pile them up.
             let f = r.sync.clone();
+            let busy = r.syncing.clone();
             tokio::task::spawn_blocking(move || {
                 let _ = f.sync_data();
+                busy.store(false, std::sync::atomic::Ordering::Release);
             });
         }
         if let Some(s) = self.session.as_mut() {
@@ -519,6 +539,8 @@ impl ActiveCall<'_> {
                     tags: Vec::new(),
                     notes: String::new(),
                 });
+                let wav = done.path.clone();
+                tokio::task::spawn_blocking(move || recordings::remove_sidecar(&wav));
                 done.duration_ms
             }
             Ok(Err(e)) => {
@@ -647,7 +669,20 @@ impl ActiveCall<'_> {
         let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
         let id = recordings::new_id();
         let id2 = id.clone();
-        let created = tokio::task::spawn_blocking(move || Recorder::create(&dir, &id2, 1)).await;
+        let row = self.row.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            // The sidecar first: a crash after this leaves a recording the next start
+            // can enter in the store with its call.
+            if let Err(e) = recordings::write_sidecar(&dir, &id2, &row) {
+                if let Err(e2) = std::fs::create_dir_all(&dir)
+                    .and_then(|()| recordings::write_sidecar(&dir, &id2, &row))
+                {
+                    tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
+                }
+            }
+            Recorder::create(&dir, &id2, 1)
+        })
+        .await;
         let rec = match created {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -680,7 +715,11 @@ impl ActiveCall<'_> {
             finish_key: finish_key.and_then(Digit::from_char),
         };
         tracing::info!(recording = %id, "recording a message");
-        self.recording = Some(ActiveRecording { id, sync });
+        self.recording = Some(ActiveRecording {
+            id,
+            sync,
+            syncing: Arc::default(),
+        });
         if let Some(s) = self.session.as_mut() {
             s.start_recording(Instant::now(), rec, spec);
         }

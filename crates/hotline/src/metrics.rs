@@ -7,8 +7,8 @@
 //! counters and one text format.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use hotline_media::pacer::LatenessHistogram;
 use hotline_media::session::SessionStats;
@@ -43,7 +43,19 @@ pub(crate) struct Metrics {
     pub(crate) rtp_foreign_dropped: Counter,
     pub(crate) rtp_frames_skipped: Counter,
     pub(crate) active_calls: AtomicU64,
+    /// Call tasks still running (shutdown waits for them to write their outcome).
+    call_tasks: Arc<AtomicU64>,
     lateness: Mutex<LatenessHistogram>,
+}
+
+/// Counts a running call task until dropped.
+#[derive(Debug)]
+pub(crate) struct CallTaskGuard(Arc<AtomicU64>);
+
+impl Drop for CallTaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Metrics {
@@ -65,8 +77,20 @@ impl Metrics {
             rtp_foreign_dropped: Counter::default(),
             rtp_frames_skipped: Counter::default(),
             active_calls: AtomicU64::new(0),
+            call_tasks: Arc::default(),
             lateness: Mutex::new(LatenessHistogram::new()),
         }
+    }
+
+    /// Marks a call task as running until the guard drops.
+    pub(crate) fn call_task(&self) -> CallTaskGuard {
+        self.call_tasks.fetch_add(1, Ordering::AcqRel);
+        CallTaskGuard(self.call_tasks.clone())
+    }
+
+    /// Call tasks still running.
+    pub(crate) fn call_tasks(&self) -> u64 {
+        self.call_tasks.load(Ordering::Acquire)
     }
 
     /// Adds a call's histogram and the growth of its counters since `last`.

@@ -16,8 +16,8 @@ pub(crate) struct RtpPorts {
 /// A bound RTP socket; its port goes back to the pool on drop.
 #[derive(Debug)]
 pub(crate) struct RtpLease {
-    pub(crate) socket: std::net::UdpSocket,
-    pub(crate) rtcp: std::net::UdpSocket,
+    socket: Option<std::net::UdpSocket>,
+    rtcp: Option<std::net::UdpSocket>,
     pub(crate) port: u16,
     pool: Arc<RtpPorts>,
 }
@@ -44,8 +44,8 @@ impl RtpPorts {
                     let _ = socket.set_nonblocking(true);
                     let _ = rtcp.set_nonblocking(true);
                     return Some(RtpLease {
-                        socket,
-                        rtcp,
+                        socket: Some(socket),
+                        rtcp: Some(rtcp),
                         port,
                         pool: self.clone(),
                     });
@@ -61,6 +61,15 @@ impl RtpPorts {
     #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
         self.free.lock().expect("rtp port pool lock").len()
+    }
+}
+
+impl RtpLease {
+    /// Moves the RTP and RTCP sockets out (no extra descriptors, unlike
+    /// `try_clone`). The port goes back to the pool when the lease drops; a port
+    /// whose sockets still live cannot be bound again, so it is never handed out twice.
+    pub(crate) fn take_sockets(&mut self) -> Option<(std::net::UdpSocket, std::net::UdpSocket)> {
+        Some((self.socket.take()?, self.rtcp.take()?))
     }
 }
 

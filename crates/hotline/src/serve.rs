@@ -119,10 +119,6 @@ pub async fn run(
             config.storage.data_dir.display()
         )
     })?;
-    let repaired = crate::recordings::repair_on_start(&config.storage.data_dir);
-    if repaired > 0 {
-        tracing::warn!(repaired, "partial recordings repaired at start-up");
-    }
     let (assets, report) = crate::prompts::load(&config)?;
     for f in &report.fallbacks {
         tracing::warn!("{f}: the other language's prompt will be played");
@@ -134,6 +130,13 @@ pub async fn run(
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
+    let repaired = crate::recordings::repair_on_start(&config.storage.data_dir, &storage.writer);
+    if repaired > 0 {
+        tracing::warn!(
+            repaired,
+            "partial recordings repaired at start-up and entered in the store"
+        );
+    }
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
     let stats = Arc::new(SipStats::default());
     let sip_ip = listeners.sip_udp.local_addr()?.ip();
@@ -170,7 +173,7 @@ pub async fn run(
             stats,
             rtp,
             assets,
-            metrics,
+            metrics: metrics.clone(),
             storage,
         }
         .run(stop_rx),
@@ -179,6 +182,17 @@ pub async fn run(
     tracing::info!("shutdown requested");
     let _ = stop_tx.send(true);
     let sip_result = sip.await.context("SIP task panicked")?;
+    // Call tasks finish their recordings and outcomes before the writer stops.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metrics.call_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if metrics.call_tasks() > 0 {
+        tracing::error!(
+            left = metrics.call_tasks(),
+            "call tasks still running at exit"
+        );
+    }
     let _ = http.await;
     // Commit or spool what the calls left in the writer's queue.
     let backlog = writer.shutdown().await;

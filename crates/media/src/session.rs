@@ -35,6 +35,9 @@ use crate::reorder::{Frame, ReorderBuffer, ReorderConfig};
 use crate::rtp::{self, RtpSender};
 use crate::silence::{MaxLength, SilenceDetector};
 
+/// The largest audio payload recorded: 60 ms of G.711.
+pub const MAX_PAYLOAD: usize = 480;
+
 /// How often a sender report goes out.
 pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -180,7 +183,12 @@ impl Session {
             lateness: LatenessHistogram::new(),
             dtmf: DtmfReceiver::new(),
             inband,
-            reorder: ReorderBuffer::new(ReorderConfig::default()),
+            // Up to 60 ms per packet: ptime is only a hint, and a gateway fixed at
+            // 30 ms must not leave a silent recording.
+            reorder: ReorderBuffer::new(ReorderConfig {
+                max_payload: MAX_PAYLOAD,
+                ..ReorderConfig::default()
+            }),
             recording: None,
             learned: None,
             sending: true,
@@ -348,11 +356,15 @@ impl Session {
                 let law = self.config.law;
                 let pcm = &mut self.pcm;
                 let mut end = None;
-                let _ = self.reorder.push(&packet, |frame| {
+                let pushed = self.reorder.push(&packet, |frame| {
                     if end.is_none() {
                         end = write_frame(&mut rec, law, pcm, frame);
                     }
                 });
+                if pushed.is_err() {
+                    // Over MAX_PAYLOAD: counted, never silently lost.
+                    self.stats.malformed += 1;
+                }
                 if let Some(e) = end {
                     rec.ended = Some(e);
                     self.events.push_back(MediaEvent::RecordingEnded(e));
@@ -765,6 +777,56 @@ mod tests {
         let rec = s.stop_recording(t0 + Duration::from_millis(1500)).unwrap();
         let done = rec.finish().unwrap();
         assert_eq!(done.duration_ms, 1500);
+        // The audio is there (48 packets), the two lost ones and the tail are silence.
+        let samples = wav_samples(&done.path);
+        let loud = samples.iter().filter(|&&x| x != 0).count();
+        assert_eq!(loud, 48 * 160);
+        assert!(samples[5 * 160..7 * 160].iter().all(|&x| x == 0));
+        assert!(samples[8000..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn thirty_ms_packets_are_recorded() {
+        let t0 = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        s.start_recording(
+            t0,
+            Recorder::create(dir.path(), "m3", 1).unwrap(),
+            RecordSpec {
+                max: Duration::from_secs(60),
+                silence: None,
+                silence_dbfs: -45.0,
+                finish_key: None,
+            },
+        );
+        for i in 0..100u16 {
+            s.handle_rtp(
+                t0,
+                caller,
+                &rtp_packet(0, i, u32::from(i) * 240, &[0x10; 240]),
+            );
+        }
+        let done = s
+            .stop_recording(t0 + Duration::from_secs(3))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(done.duration_ms, 3000);
+        assert_eq!(
+            wav_samples(&done.path).iter().filter(|&&x| x != 0).count(),
+            24_000
+        );
+        assert_eq!(s.stats().malformed, 0);
+    }
+
+    fn wav_samples(path: &std::path::Path) -> Vec<i16> {
+        let bytes = std::fs::read(path).unwrap();
+        bytes[44..]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()
     }
 
     #[test]

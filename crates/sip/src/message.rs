@@ -851,6 +851,9 @@ pub enum Framed {
 pub struct StreamFramer {
     buf: BytesMut,
     max_message: usize,
+    /// How far the search for the end of the header section got, so that
+    /// bytes arriving a few at a time are not rescanned (quadratic otherwise).
+    scanned: usize,
 }
 
 impl StreamFramer {
@@ -859,6 +862,7 @@ impl StreamFramer {
         Self {
             buf: BytesMut::with_capacity(4096),
             max_message,
+            scanned: 0,
         }
     }
 
@@ -884,9 +888,17 @@ impl StreamFramer {
         if lead > 0 {
             let ping = self.buf[..lead].windows(4).any(|w| w == b"\r\n\r\n");
             if lead == self.buf.len() && !ping {
+                // Only line ends so far: keep the last three bytes (a ping may be
+                // completed by the next read) and drop the rest, so a peer sending
+                // endless bare LFs costs neither memory nor rescans.
+                if lead > 3 {
+                    let _ = self.buf.split_to(lead - 3);
+                }
+                self.scanned = 0;
                 return Ok(None);
             }
             let _ = self.buf.split_to(lead);
+            self.scanned = 0;
             if ping {
                 return Ok(Some(Framed::Ping));
             }
@@ -894,12 +906,15 @@ impl StreamFramer {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        let Some(head_end) = find_head_end(&self.buf) else {
+        let from = self.scanned.saturating_sub(3);
+        let Some(head_end) = find_head_end(&self.buf, from) else {
             if self.buf.len() > self.max_message {
                 return Err(ParseError::TooLarge);
             }
+            self.scanned = self.buf.len();
             return Ok(None);
         };
+        self.scanned = head_end;
         let cl = content_length_in_head(&self.buf[..head_end])?;
         let total = head_end + cl;
         if total > self.max_message {
@@ -909,13 +924,13 @@ impl StreamFramer {
             return Ok(None);
         }
         let frame = self.buf.split_to(total).freeze();
+        self.scanned = 0;
         Message::parse_framed(frame).map(|m| Some(Framed::Message(m)))
     }
 }
 
 /// The index just past the empty line that ends a header section.
-fn find_head_end(b: &[u8]) -> Option<usize> {
-    let mut from = 0;
+fn find_head_end(b: &[u8], mut from: usize) -> Option<usize> {
     while let Some(i) = memchr::memchr(b'\n', &b[from..]) {
         let lf = from + i;
         let rest = &b[lf + 1..];
@@ -1151,6 +1166,35 @@ v=0\n";
         let mut f = StreamFramer::new(65535);
         f.extend(b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: a\r\n\r\n");
         assert_eq!(f.next().unwrap_err(), ParseError::ContentLengthMissing);
+    }
+
+    #[test]
+    fn stream_bytes_one_at_a_time_are_not_rescanned() {
+        // 60 KB of header fed two bytes at a time: linear, so this finishes at once.
+        let mut f = StreamFramer::new(65_535);
+        let mut msg = b"OPTIONS sip:x@y SIP/2.0\r\n".to_vec();
+        while msg.len() < 60_000 {
+            msg.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        msg.extend_from_slice(b"l: 0\r\n\r\n");
+        let mut got = 0;
+        for chunk in msg.chunks(2) {
+            f.extend(chunk);
+            while let Some(Framed::Message(_)) = f.next().unwrap() {
+                got += 1;
+            }
+        }
+        assert_eq!(got, 1);
+    }
+
+    #[test]
+    fn endless_line_ends_are_dropped() {
+        let mut f = StreamFramer::new(1000);
+        for _ in 0..10_000 {
+            f.extend(b"\n");
+            assert!(f.next().unwrap().is_none());
+        }
+        assert!(f.buffered() <= 3);
     }
 
     #[test]
