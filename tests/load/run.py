@@ -23,10 +23,17 @@ What it does, all on loopback:
      sipp's CPU, RSS per call, RTP packets the server received vs the callers sent, the
      lateness of the server's RTP departures during the load vs the idle run, frames
      skipped, recordings written and their total duration vs the expected.
-Prints a one-line summary and a markdown table row; --json FILE writes every figure.
+Prints a one-line summary and a markdown table row; --json FILE writes every figure, the
+per-second timeline and (next to it, .server.log) the server's log.
 
-Needs root (sipp's play_pcap_audio sends from a raw socket), sipp 3.6 with pcap support,
-python3 >= 3.11 (stdlib only).
+--media rtpstream plays the speech with sipp's rtp_stream from ordinary UDP sockets and
+sends the keys as SIP INFO (tests/load/caller_rtpstream.xml): sipp then costs a fifth of the
+CPU and puts no raw-socket work on the server (see tests/load/README.md). Diagnostics:
+--tmp-parent /dev/shm (recordings on tmpfs), --server-cpus/--sipp-cpus (pinning), --nice and
+--server-nice, --perf S (CPU profile), --offcpu S (why the server's threads were off the CPU).
+
+Needs root (sipp's play_pcap_audio sends from a raw socket; perf), sipp 3.6 with pcap and
+rtpstream support, python3 >= 3.11 (stdlib only).
 """
 
 from __future__ import annotations
@@ -110,6 +117,17 @@ def ip_checksum(header: bytes) -> int:
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def write_speech_ulaw(path: Path, seconds: float, wav: Path) -> dict:
+    """The caller's speech for sipp's rtp_stream: raw G.711 u-law (no header), wav looped."""
+    pcm = read_wav_mono16(wav)
+    ulaw = bytes(ulaw_encode(x) for x in pcm)
+    frames = int(round(seconds / PTIME_S))
+    need = frames * SAMPLES_PER_FRAME
+    data = (ulaw * (need // len(ulaw) + 1))[:need]
+    path.write_bytes(data)
+    return {"packets": frames, "audio": frames, "events": 0, "seconds": frames * PTIME_S}
 
 
 def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes, ident: int) -> bytes:
@@ -212,9 +230,11 @@ def free_even_pair(ip: str) -> int:
 
 
 def rtp_range(n: int) -> tuple[int, int]:
-    """A range below the ephemeral ports with room for n calls and slack, all free now."""
+    """A range with room for n calls and slack, all free now: above the default
+    rtp.port_range (10000-20000, which other hotline instances on the machine, e.g. the
+    end-to-end tests, use) and below the ephemeral ports (32768-)."""
     size = max(4 * n + 200, 400)
-    for low in range(16000, 32000 - size, 2000):
+    for low in range(20002, 32768 - size, 1000):
         busy = set()
         for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
             busy.add(int(line.split()[1].split(":")[1], 16))
@@ -528,9 +548,17 @@ filter = "info"
         """One sipp run of caller.xml: `calls` callers, each speaking for lead + seconds."""
         d = self.tmp / name
         d.mkdir()
-        shutil.copy(HERE / "caller.xml", d / "caller.xml")
-        cap = write_speech_pcap(d / "caller-speech.pcap", self.lead + seconds, self.args.speech)
-        pause_ms = int(cap["seconds"] * 1000) + self.args.tail_ms
+        if self.args.media == "rtpstream":
+            shutil.copy(HERE / "caller_rtpstream.xml", d / "caller.xml")
+            cap = write_speech_ulaw(d / "caller-speech.ulaw", self.lead + seconds, self.args.speech)
+            # The scenario pauses 1.2 s for its two INFOs before its -d pause.
+            pause_ms = int(cap["seconds"] * 1000) + self.args.tail_ms - 1200
+            call_ms = pause_ms + 1200
+        else:
+            shutil.copy(HERE / "caller.xml", d / "caller.xml")
+            cap = write_speech_pcap(d / "caller-speech.pcap", self.lead + seconds, self.args.speech)
+            pause_ms = int(cap["seconds"] * 1000) + self.args.tail_ms
+            call_ms = pause_ms
         ramp = calls / self.args.rate
         # Every call: answer within 15 s, stays pause_ms, BYE answered within 15 s.
         budget = int(ramp + pause_ms / 1000 + 60)
@@ -564,7 +592,7 @@ filter = "info"
         stats = parse_sipp_stats(d / "stats.csv")
         errors = (d / "errors.log").read_text(errors="replace") if (d / "errors.log").exists() else ""
         err = (d / "sipp.err").read_text(errors="replace")
-        return {"rc": rc, "elapsed_s": elapsed, "capture": cap, "pause_ms": pause_ms,
+        return {"rc": rc, "elapsed_s": elapsed, "capture": cap, "pause_ms": call_ms,
                 "stats": stats, "errors_tail": errors[-3000:], "stderr_tail": err[-2000:],
                 "dir": str(d)}
 
@@ -623,6 +651,8 @@ filter = "info"
                 s["sent"] = int(m.get("hotline_rtp_packets_sent_total"))
                 s["ticks"] = int(m.get("hotline_rtp_departure_lateness_seconds_count"))
                 s["late_20ms"] = sum(n for le, n in m.counts().items() if le >= 20_000)
+                s["lat_counts"] = m.counts()
+                s["lat_max_us"] = round(m.get("hotline_rtp_departure_lateness_max_seconds") * 1e6)
                 s["store_backlog"] = int(m.get("hotline_store_backlog"))
             except OSError:
                 s["active"] = None
@@ -707,6 +737,7 @@ filter = "info"
         sampler = threading.Thread(target=self.sampler, args=(self.rtp_lo, self.rtp_hi), daemon=True)
         self.samples = []
         m_load0 = scrape(self.http)
+        self.load_wall_start = time.time()
         self.sipp = None
         self.sampling.clear()
         sampler.start()
@@ -836,7 +867,7 @@ filter = "info"
             # raw sockets (one per call) on the server's CPU time: estimate that share.
             sent = (window[-1].get("sent") or 0) - (window[0].get("sent") or 0)
             rtcp = call_s / 5.0
-            tax_us = raw_socket_tax_us(n) if self.args.raw_tax else None
+            tax_us = raw_socket_tax_us(n) if self.args.raw_tax and self.args.media == "pcap" else None
             if tax_us is not None:
                 tax_s = (sent + rtcp) * tax_us / 1e6
                 steady_res.update({
@@ -875,10 +906,17 @@ filter = "info"
                 "other_cpu_pct": ((b["machine"][0] - a["machine"][0]) - (b["server_ticks"] - a["server_ticks"])
                                   - ((b.get("sipp_ticks") or 0) - (a.get("sipp_ticks") or 0))
                                   - ((b.get("self_ticks") or 0) - (a.get("self_ticks") or 0))) / CLK_TCK / dt_s * 100,
+                "sent": (b.get("sent") or 0) - (a.get("sent") or 0),
                 "threads": b.get("threads"),
                 "blocked_io_threads": b.get("tasks", {}).get("D"),
                 "wchan": b.get("tasks", {}).get("wchan"),
             }
+            if "lat_counts" in a and "lat_counts" in b:
+                d = {le: b["lat_counts"].get(le, 0) - a["lat_counts"].get(le, 0) for le in b["lat_counts"]}
+                d = {le: n for le, n in d.items() if n > 0}
+                row["lat_ticks"] = sum(d.values())
+                row["lat_p50_us"] = quantile_us(d, 0.5, b["lat_max_us"])
+                row["lat_p99_us"] = quantile_us(d, 0.99, b["lat_max_us"])
             for k in ("cpu_some", "io_some", "io_full", "memory_some"):
                 if k in a.get("psi", {}) and k in b.get("psi", {}):
                     row[f"psi_{k}_pct"] = (b["psi"][k] - a["psi"][k]) / 1e6 / dt_s * 100
@@ -919,6 +957,40 @@ filter = "info"
             if lv in ("WARN", "ERROR", "RAW"):
                 msg = str(r.get("fields", {}).get("message", ""))[:120]
                 messages[msg] = messages.get(msg, 0) + 1
+        # Per call, from the log: when the recording started after the call came in, and
+        # how long it was (a late start or an early end shows here).
+        calls_log: dict[int, dict] = {}
+        for r in logs:
+            f = r.get("fields", {})
+            span = r.get("span") or {}
+            cid = span.get("id")
+            if cid is None or "timestamp" not in r:
+                continue
+            try:
+                ts = dt.datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            c = calls_log.setdefault(cid, {})
+            msg = f.get("message")
+            if msg == "incoming call":
+                c = calls_log[cid] = {"in": ts}  # span ids are reused: a new call starts afresh
+            elif msg == "recording a message":
+                c["rec"] = ts
+            elif msg == "recording saved":
+                c["dur"] = f.get("duration_ms", 0) / 1000
+        load_calls = [c for c in calls_log.values() if c.get("in", 0) >= self.load_wall_start]
+        starts = sorted(c["rec"] - c["in"] for c in load_calls if "rec" in c)
+        durs = sorted(c["dur"] for c in load_calls if "dur" in c)
+
+        def pick(v, q):
+            return v[min(len(v) - 1, int(q * len(v)))] if v else None
+
+        rec_timing = {
+            "start_after_invite_s": {"expected": self.lead, "p50": pick(starts, 0.5),
+                                     "p99": pick(starts, 0.99), "max": starts[-1] if starts else None},
+            "duration_s": {"min": durs[0] if durs else None, "p50": pick(durs, 0.5),
+                           "max": durs[-1] if durs else None},
+        }
         outcomes: dict[str, int] = {}
         for r in logs:
             f = r.get("fields", {})
@@ -934,6 +1006,7 @@ filter = "info"
             "seconds": self.seconds,
             "rate": self.args.rate,
             "lead_s": self.lead,
+            "media": self.args.media,
             "nice": self.args.nice,
             "server_nice": self.args.server_nice,
             "data_fs": fs_type(self.tmp),
@@ -962,7 +1035,7 @@ filter = "info"
             "lateness_buckets": load_lat["buckets"],
             "recordings": {"files": len(recs), "parts_left": len(parts), "seconds": rec_seconds,
                            "expected_per_call_s": expected_rec, "expected_s": ok * expected_rec,
-                           "metric": delta("hotline_recordings_total")},
+                           "metric": delta("hotline_recordings_total"), "timing": rec_timing},
             "server_calls_total": delta("hotline_calls_total"),
             "store": {"committed": delta("hotline_store_committed_total"),
                       "rejected": delta("hotline_store_rejected_total"),
@@ -976,7 +1049,7 @@ filter = "info"
             "log_levels": levels,
             "log_problems": dict(sorted(messages.items(), key=lambda kv: -kv[1])[:15]),
             "outcomes": outcomes,
-            "samples": [{k: v for k, v in s.items() if k != "machine"} for s in self.samples],
+            "samples": [{k: v for k, v in s.items() if k not in ("machine", "lat_counts")} for s in self.samples],
         }
         return res
 
@@ -1166,12 +1239,18 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=50.0, help="new calls per second during the ramp (default 50)")
     p.add_argument("--idle-seconds", type=float, default=20.0,
                    help="seconds of speech in the one-call idle baseline (default 20)")
-    p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "hotline")
-    p.add_argument("--sipp", default=shutil.which("sipp") or "/usr/bin/sipp")
+    p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "hotline",
+                   help="the hotline binary (default target/release/hotline)")
+    p.add_argument("--sipp", default=shutil.which("sipp") or "/usr/bin/sipp", help="the sipp binary")
     p.add_argument("--speech", type=Path, default=ROOT / "prompts" / "es" / "information.wav",
                    help="8 kHz mono 16-bit WAV the callers say (looped)")
     p.add_argument("--media-ip", default="127.0.0.2",
                    help="sipp's media address (loopback; default 127.0.0.2, see tests/load/README.md)")
+    p.add_argument("--media", choices=("pcap", "rtpstream"), default="pcap",
+                   help="pcap (default): caller.xml, speech and RFC 4733 keys from a generated pcap "
+                        "(play_pcap_audio: one raw socket per call); rtpstream: "
+                        "caller_rtpstream.xml, speech from rtp_stream (ordinary UDP sockets) and "
+                        "the keys as SIP INFO, so no raw-socket overhead lands on the server")
     p.add_argument("--tail-ms", type=int, default=300,
                    help="the call stays up this long after the speech capture ends (default 300)")
     p.add_argument("--wait-quiet", type=float, default=600.0,
@@ -1236,6 +1315,8 @@ def main() -> int:
             log("server log tail:\n" + run.server_log.read_text(errors="replace")[-3000:])
         run.cleanup()
         raise
+    if args.json and run.server_log_exists():
+        shutil.copy(run.server_log, args.json.with_suffix(".server.log"))
     run.cleanup()
     line, row, checks = report(res)
     if args.json:
@@ -1254,6 +1335,13 @@ def main() -> int:
         extra.append(f"server warnings/errors: {res['log_problems']}")
     if res["rtp"]["server_socket_drops"]:
         extra.append(f"server RTP sockets dropped {res['rtp']['server_socket_drops']} datagrams (receive buffer full)")
+    rt = res["recordings"].get("timing", {})
+    st_ = rt.get("start_after_invite_s", {})
+    du = rt.get("duration_s", {})
+    if st_.get("p50") is not None:
+        extra.append(f"recording started {st_['p50']:.1f} s (p50) / {st_['p99']:.1f} s (p99) / "
+                     f"{st_['max']:.1f} s (max) after the INVITE (expected {st_['expected']:.1f} s); "
+                     f"durations min {du['min']:.1f} s, p50 {du['p50']:.1f} s, max {du['max']:.1f} s")
     stl = res["stalls"]
     if stl["seconds_with_late_ticks"]:
         def pct(d):

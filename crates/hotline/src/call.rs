@@ -673,12 +673,12 @@ impl ActiveCall<'_> {
         let created = tokio::task::spawn_blocking(move || {
             // The sidecar first: a crash after this leaves a recording the next start
             // can enter in the store with its call.
-            if let Err(e) = recordings::write_sidecar(&dir, &id2, &row) {
-                if let Err(e2) = std::fs::create_dir_all(&dir)
+            // (The day directory may not exist yet: create it and write again.)
+            if let Err(e) = recordings::write_sidecar(&dir, &id2, &row)
+                && let Err(e2) = std::fs::create_dir_all(&dir)
                     .and_then(|()| recordings::write_sidecar(&dir, &id2, &row))
-                {
-                    tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
-                }
+            {
+                tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
             }
             Recorder::create(&dir, &id2, 1)
         })

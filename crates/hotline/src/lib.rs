@@ -15,6 +15,7 @@ pub mod prompts;
 mod call;
 mod metrics;
 mod recordings;
+mod registrations;
 mod rtp_ports;
 mod sip_task;
 mod storage;

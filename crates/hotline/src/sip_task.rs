@@ -1,16 +1,20 @@
 //! The SIP task: owns the SIP sockets and the sans-IO [`Endpoint`], feeds it
 //! datagrams, framed TCP messages and timeouts, sends what it asks, and routes
-//! its call events to one task per call.
+//! its call events to one task per call. REGISTERs go to the registrar shell
+//! ([`crate::registrations`]); their store lookups run in tasks of their own
+//! and come back through a channel, so the loop never waits on the database.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use hotline_sip::endpoint::{CallHandle, EndReason, Endpoint, Event, Peer, Transport};
+use hotline_sip::endpoint::{CallHandle, EndReason, Endpoint, Event, Peer, RegisterId, Transport};
 use hotline_sip::message::{Framed, StreamFramer};
+use hotline_sip::registrar::RegisterConfig;
+use hotline_store::CallStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
@@ -18,6 +22,10 @@ use tracing::Instrument as _;
 
 use crate::call::{self, CallCtx, CallEvent};
 use crate::config::Config;
+use crate::registrations::{Account, Lookup, RegistrarShell, Registrations};
+
+/// How long a REGISTER's account lookup may take before it is answered 503.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What call tasks ask of the SIP task.
 #[derive(Debug)]
@@ -30,11 +38,13 @@ pub(crate) enum Command {
     RejectReinvite(CallHandle, u16),
 }
 
-/// Shared counters the console and shutdown read.
+/// Shared counters the console and shutdown read, and who is registered.
 #[derive(Debug, Default)]
 pub(crate) struct SipStats {
     pub(crate) running: AtomicBool,
     pub(crate) active_calls: AtomicUsize,
+    /// Operators' softphone registrations (written by the SIP task only).
+    pub(crate) registrations: Registrations,
 }
 
 /// Events from TCP connection tasks.
@@ -122,7 +132,11 @@ impl SipTask {
             max_calls: config.sip.max_calls as usize,
             retry_after_secs: config.sip.retry_after_secs,
             seed: rand::random(),
+            registrar: true,
         });
+        let mut registrar = registrar_shell(&config, stats.registrations.clone());
+        let users = user_store(&config).await;
+        let (lookup_tx, mut lookup_rx) = mpsc::channel::<(RegisterId, Account)>(256);
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(1024);
         let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
         let mut calls: HashMap<CallHandle, mpsc::Sender<CallEvent>> = HashMap::new();
@@ -150,8 +164,10 @@ impl SipTask {
         stats.running.store(true, Ordering::Relaxed);
 
         loop {
-            let wake = endpoint
-                .poll_timeout()
+            let wake = [endpoint.poll_timeout(), registrar.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             let drain_deadline = draining_since
@@ -223,6 +239,7 @@ impl SipTask {
                             {
                                 conn_by_addr.remove(&c.remote);
                             }
+                            registrar.on_connection_closed(now, id);
                         }
                     }
                 }
@@ -240,8 +257,24 @@ impl SipTask {
                         Command::RejectReinvite(c, code) => endpoint.reject_reinvite(now, c, code),
                     }
                 }
+                Some((id, account)) = lookup_rx.recv() => {
+                    registrar.on_account(Instant::now(), SystemTime::now(), &mut endpoint, id, account);
+                }
                 _ = tokio::time::sleep_until(wake) => {
-                    endpoint.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    endpoint.handle_timeout(now);
+                    let due = registrar.poll_timeout().is_some_and(|t| t <= now);
+                    let crlf = if due { registrar.handle_timeout(now, &mut endpoint) } else { Vec::new() };
+                    for k in crlf {
+                        // RFC 5626 §4.4.1 ping on the binding's own connection.
+                        let written = k
+                            .connection
+                            .and_then(|id| conns.get(&id))
+                            .is_some_and(|c| c.tx.try_send(Bytes::from_static(b"\r\n\r\n")).is_ok());
+                        if !written {
+                            registrar.keepalive_failed(now, k.binding);
+                        }
+                    }
                 }
                 r = shutdown.changed(), if draining_since.is_none() => {
                     if r.is_err() || *shutdown.borrow() {
@@ -261,23 +294,53 @@ impl SipTask {
                 }
             }
 
-            // Drain the endpoint's output before waiting again.
-            while let Some(t) = endpoint.poll_transmit() {
-                send(
-                    &udp,
-                    &t.peer,
-                    t.payload,
-                    &conns,
-                    &conn_by_addr,
-                    &conn_tx,
-                    &mut next_conn,
-                    max_msg,
-                    &config,
-                )
-                .await;
-            }
-            while let Some(ev) = endpoint.poll_event() {
-                handle_event(ev, &mut calls, &cmd_tx, &shared, &mut limiter, &locals);
+            // Drain the endpoint's output before waiting again (answering a
+            // REGISTER makes more).
+            loop {
+                while let Some(t) = endpoint.poll_transmit() {
+                    send(
+                        &udp,
+                        &t.peer,
+                        t.payload,
+                        &conns,
+                        &conn_by_addr,
+                        &conn_tx,
+                        &mut next_conn,
+                        max_msg,
+                        &config,
+                    )
+                    .await;
+                }
+                let Some(ev) = endpoint.poll_event() else {
+                    break;
+                };
+                match ev {
+                    Event::Register {
+                        id,
+                        request,
+                        peer,
+                        to_tag,
+                    } => {
+                        let now = Instant::now();
+                        let wall = SystemTime::now();
+                        if let Some(lookup) = registrar.on_register(
+                            now,
+                            wall,
+                            &mut endpoint,
+                            id,
+                            request,
+                            peer,
+                            to_tag,
+                        ) {
+                            spawn_lookup(users.clone(), lookup, lookup_tx.clone());
+                        }
+                    }
+                    Event::RequestAnswered { id, .. } => registrar.on_request_answered(id),
+                    Event::RequestTimedOut { id } => {
+                        registrar.on_request_timed_out(Instant::now(), id)
+                    }
+                    ev => handle_event(ev, &mut calls, &cmd_tx, &shared, &mut limiter, &locals),
+                }
             }
             stats
                 .active_calls
@@ -296,6 +359,73 @@ impl SipTask {
         stats.running.store(false, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The registrar shell for `sip.domain` (also the digest realm), its nonce
+/// key derived from the deployment secret in the data dir.
+fn registrar_shell(config: &Config, view: Registrations) -> RegistrarShell {
+    let key = match crate::registrations::nonce_key(&config.storage.data_dir) {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no deployment secret: digest nonces use a random key and will not survive a restart");
+            rand::random()
+        }
+    };
+    let mut register = RegisterConfig::new(config.sip.domain.clone(), key);
+    register.server = config.sip.user_agent.clone();
+    register.digest.seed = rand::random();
+    RegistrarShell::new(register, config.sip.retry_after_secs, view)
+}
+
+/// The SIP task's own small pool on the database, for REGISTER's account
+/// lookups (they never queue behind the console's queries). `None` if it
+/// cannot be opened: REGISTERs with credentials then get 503.
+async fn user_store(config: &Config) -> Option<Arc<dyn CallStore>> {
+    let url = config.effective_database_url();
+    let options = hotline_store::ConnectOptions {
+        sqlite: hotline_store::SqliteSettings {
+            max_connections: 2,
+            ..Default::default()
+        },
+        postgres: hotline_store::PgSettings {
+            max_connections: 2,
+            ..Default::default()
+        },
+    };
+    match hotline_store::connect_with(url.as_str(), &options).await {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::error!(error = %e, "SIP registration cannot reach the database; REGISTERs get 503");
+            None
+        }
+    }
+}
+
+/// Looks up a REGISTER's user in a task of its own and reports back.
+fn spawn_lookup(
+    users: Option<Arc<dyn CallStore>>,
+    lookup: Lookup,
+    done: mpsc::Sender<(RegisterId, Account)>,
+) {
+    tokio::spawn(async move {
+        let account = match users {
+            None => Account::Unavailable,
+            Some(store) => {
+                match tokio::time::timeout(LOOKUP_TIMEOUT, store.get_user(&lookup.name)).await {
+                    Ok(Ok(user)) => Account::of_user(user),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "REGISTER: user lookup failed; answering 503");
+                        Account::Unavailable
+                    }
+                    Err(_) => {
+                        tracing::warn!("REGISTER: user lookup timed out; answering 503");
+                        Account::Unavailable
+                    }
+                }
+            }
+        };
+        let _ = done.send((lookup.id, account)).await;
+    });
 }
 
 /// After the grace time, give outstanding BYEs a few seconds and stop.
@@ -364,6 +494,8 @@ fn handle_event(
                 tracing::info!(remote = %peer.remote, status = ?status, %reason, "SIP request refused");
             }
         }
+        // The SIP loop gives these to the registrar shell.
+        Event::Register { .. } | Event::RequestAnswered { .. } | Event::RequestTimedOut { .. } => {}
     }
 }
 

@@ -25,6 +25,26 @@
 //! | INFO in a dialog | 200 (the body goes to the application) |
 //! | any request with an unknown To tag, CANCEL with no INVITE | 481 |
 //! | a method we do not implement | 501 with Allow |
+//! | REGISTER, with [`Config::registrar`] off | 501 with Allow |
+//! | REGISTER the application left unanswered for 64·T1 | 503 with Retry-After |
+//!
+//! # REGISTER
+//! With [`Config::registrar`] on, a REGISTER (with or without a To tag: it
+//! never belongs to a dialog) passes the checks every request gets (416,
+//! 483, 420, 482 above), then gets a non-INVITE server transaction and goes
+//! to the application as [`Event::Register`]. The application decides (the
+//! [`crate::registrar::RegisterHandler`] builds the response, possibly after
+//! an asynchronous account lookup) and answers with
+//! [`Endpoint::respond_register`]; the transaction absorbs retransmissions
+//! meanwhile and repeats the final response afterwards (§17.2.2). Allow then
+//! lists REGISTER ([`ALLOW_WITH_REGISTER`]).
+//!
+//! # Requests of the application
+//! [`Endpoint::send_options`] sends an OPTIONS (a keep-alive to a registered
+//! contact, RFC 3261 §11) through a non-INVITE client transaction: its final
+//! response is reported as [`Event::RequestAnswered`], Timer F as
+//! [`Event::RequestTimedOut`]. These are not counted by
+//! [`Endpoint::pending_requests`] (a shutdown does not wait for them).
 //!
 //! When a call ends, an INVITE or re-INVITE of it still waiting for the
 //! application gets 487 (§15.1.2). An ACK is matched to its INVITE by dialog
@@ -54,6 +74,9 @@ use crate::uri::{Scheme, Uri};
 
 /// Methods we implement, for Allow.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// Methods we implement when the application handles REGISTER
+/// ([`Config::registrar`]), for Allow.
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
 /// Bodies we accept, for Accept.
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Extensions we support, for Supported (none beyond the base protocol).
@@ -103,6 +126,15 @@ pub struct Transmit {
 /// A call known to the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallHandle(pub u64);
+
+/// A REGISTER waiting for the application's answer
+/// ([`Endpoint::respond_register`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegisterId(pub u64);
+
+/// A request the application had the endpoint send ([`Endpoint::send_options`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
 
 /// Why a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +186,33 @@ pub enum Event {
         /// Why.
         reason: EndReason,
     },
+    /// A REGISTER (only with [`Config::registrar`]); answer with
+    /// [`Endpoint::respond_register`] within 64·T1, else the endpoint
+    /// answers 503.
+    Register {
+        /// Its transaction.
+        id: RegisterId,
+        /// The request (validated: [`Message::validate_request`] passed).
+        request: Message,
+        /// Where it came from (the binding's source: NAT address and port,
+        /// TCP connection).
+        peer: Peer,
+        /// The To tag the response must carry (the request's own, if it has one).
+        to_tag: String,
+    },
+    /// The final response to a request of [`Endpoint::send_options`] arrived.
+    RequestAnswered {
+        /// The request.
+        id: RequestId,
+        /// Its status code (200-699).
+        status: u16,
+    },
+    /// A request of [`Endpoint::send_options`] got no final response within
+    /// 64·T1 (Timer F): the peer is unreachable.
+    RequestTimedOut {
+        /// The request.
+        id: RequestId,
+    },
     /// A message was refused or dropped (for a rate-limited log and metrics).
     Refused {
         /// Where it came from.
@@ -195,6 +254,9 @@ pub struct Config {
     pub retry_after_secs: u32,
     /// Seed for tags and branches (the shell passes OS randomness).
     pub seed: u64,
+    /// Whether the application handles REGISTER ([`Event::Register`]); off,
+    /// REGISTER gets 501 like any method we do not implement.
+    pub registrar: bool,
 }
 
 impl Default for Config {
@@ -205,6 +267,7 @@ impl Default for Config {
             max_calls: 500,
             retry_after_secs: 30,
             seed: 0x9e37_79b9_7f4a_7c15,
+            registrar: false,
         }
     }
 }
@@ -253,12 +316,17 @@ struct ServerTx {
     tag: String,
     /// Set for requests outside a dialog, to detect merged requests.
     merge_key: Option<MergeKey>,
+    /// A REGISTER waiting for the application: when the endpoint gives up
+    /// and answers 503 itself.
+    app_deadline: Option<Instant>,
 }
 
 struct ClientTx {
     machine: NonInviteClient,
     peer: Peer,
     branch: Bytes,
+    /// The application's id of the request (None: our own BYE).
+    notify: Option<RequestId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,13 +437,15 @@ impl Endpoint {
 
     /// Requests we sent (BYE) still waiting for their final response, and
     /// BYEs still waiting to be sent (a hangup before the ACK, §15): a shell
-    /// that drains before exiting waits for these.
+    /// that drains before exiting waits for these. The application's own
+    /// requests ([`send_options`](Self::send_options)) do not count.
     pub fn pending_requests(&self) -> usize {
         let waiting = self.clients.values().filter(|c| {
-            matches!(
-                c.machine.state(),
-                non_invite_client::State::Trying | non_invite_client::State::Proceeding
-            )
+            c.notify.is_none()
+                && matches!(
+                    c.machine.state(),
+                    non_invite_client::State::Trying | non_invite_client::State::Proceeding
+                )
         });
         let deferred = self.calls.values().filter(|c| c.state == CallState::HungUp);
         waiting.count() + deferred.count()
@@ -548,6 +618,7 @@ impl Endpoint {
                     call: None,
                     tag,
                     merge_key,
+                    app_deadline: None,
                 },
             ),
         );
@@ -573,6 +644,10 @@ impl Endpoint {
             let list = unsupported.join(", ");
             return self.respond_simple(now, id, 420, &[("Unsupported", &list)]);
         }
+        if method == Method::Register && self.config.registrar {
+            // Never part of a dialog, whatever its To tag says.
+            return self.handle_register(now, id);
+        }
 
         if let Some(to_tag) = to_tag {
             // In-dialog request (§12.2.2).
@@ -589,7 +664,7 @@ impl Endpoint {
             Method::Options => {
                 // §11.2: Supported is listed even when empty (no extensions).
                 let extra = [
-                    ("Allow", ALLOW),
+                    ("Allow", self.allow()),
                     ("Accept", ACCEPT),
                     ("Supported", SUPPORTED),
                 ];
@@ -598,8 +673,35 @@ impl Endpoint {
             Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.respond_simple(now, id, 481, &[])
             }
-            _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
+            _ => self.respond_simple(now, id, 501, &[("Allow", self.allow())]),
         }
+    }
+
+    /// The Allow value: [`ALLOW`], with REGISTER when the application handles it.
+    fn allow(&self) -> &'static str {
+        if self.config.registrar {
+            ALLOW_WITH_REGISTER
+        } else {
+            ALLOW
+        }
+    }
+
+    /// Hands a REGISTER to the application; the endpoint answers 503 itself
+    /// if the application has not answered in 64·T1.
+    fn handle_register(&mut self, now: Instant, id: u64) {
+        let deadline = now + self.config.timers.timeout();
+        let Some((_, tx)) = self.servers.get_mut(&id) else {
+            return;
+        };
+        tx.app_deadline = Some(deadline);
+        let event = Event::Register {
+            id: RegisterId(id),
+            request: tx.request.clone(),
+            peer: tx.peer,
+            to_tag: tx.tag.clone(),
+        };
+        self.arm(Owner::Server(id));
+        self.events.push_back(event);
     }
 
     fn handle_invite(&mut self, now: Instant, id: u64) {
@@ -736,7 +838,8 @@ impl Endpoint {
                 }
             }
             Method::Options => {
-                self.respond_simple(now, id, 200, &[("Allow", ALLOW), ("Accept", ACCEPT)])
+                let allow = self.allow();
+                self.respond_simple(now, id, 200, &[("Allow", allow), ("Accept", ACCEPT)])
             }
             Method::Invite => {
                 let pending = self
@@ -759,7 +862,7 @@ impl Endpoint {
                 }
                 self.events.push_back(Event::ReInvite { call, sdp });
             }
-            _ => self.respond_simple(now, id, 501, &[("Allow", ALLOW)]),
+            _ => self.respond_simple(now, id, 501, &[("Allow", self.allow())]),
         }
     }
 
@@ -921,6 +1024,7 @@ impl Endpoint {
                     call: None,
                     tag,
                     merge_key: None,
+                    app_deadline: None,
                 },
             ),
         );
@@ -959,7 +1063,13 @@ impl Endpoint {
             return;
         };
         if let Some(tx) = self.clients.get_mut(&id) {
-            let _deliver = tx.machine.handle_response(now, code);
+            let deliver = tx.machine.handle_response(now, code);
+            if let (true, 200.., Some(request)) = (deliver, code, tx.notify) {
+                self.events.push_back(Event::RequestAnswered {
+                    id: request,
+                    status: code,
+                });
+            }
         }
         self.flush_client(now, id);
     }
@@ -987,7 +1097,16 @@ impl Endpoint {
                             ServerMachine::Invite(m) => m.handle_timeout(now),
                             ServerMachine::NonInvite(m) => m.handle_timeout(now),
                         }
-                        self.flush_server(now, id);
+                        if tx.app_deadline.is_some_and(|at| at <= now) {
+                            // The application never answered the REGISTER.
+                            tx.app_deadline = None;
+                            let peer = tx.peer;
+                            let retry = self.config.retry_after_secs.to_string();
+                            self.respond_simple(now, id, 503, &[("Retry-After", &retry)]);
+                            self.refused(peer, Some(503), "REGISTER not answered in time".into());
+                        } else {
+                            self.flush_server(now, id);
+                        }
                     }
                 }
                 Owner::Client(id) => {
@@ -1049,11 +1168,12 @@ impl Endpoint {
             "<sip:hotline@{}>",
             fmt_hostport(c.peer.local, c.peer.transport)
         );
+        let allow = self.allow();
         self.final_to_invite(
             now,
             call,
             200,
-            &[("Contact", &contact), ("Allow", ALLOW)],
+            &[("Contact", &contact), ("Allow", allow)],
             Some(sdp),
         );
         self.drain_finished(now);
@@ -1117,6 +1237,91 @@ impl Endpoint {
         }
     }
 
+    /// Answers a REGISTER of [`Event::Register`] with `response`, a whole
+    /// response to it (as [`crate::registrar::RegisterHandler`] builds it:
+    /// Via, To tag and the rest already right). The status line gives the
+    /// code; a final response ends the wait, and the transaction repeats it
+    /// to retransmissions. Returns false, sending nothing, when the REGISTER
+    /// is no longer waiting (answered, or given up on after 64·T1) or
+    /// `response` is not a response.
+    pub fn respond_register(&mut self, now: Instant, id: RegisterId, response: Bytes) -> bool {
+        let Some(code) = status_code(&response) else {
+            return false;
+        };
+        let Some((_, tx)) = self.servers.get_mut(&id.0) else {
+            return false;
+        };
+        if tx.app_deadline.is_none() {
+            return false;
+        }
+        let ServerMachine::NonInvite(m) = &mut tx.machine else {
+            return false;
+        };
+        if !m.respond(now, code, response) {
+            return false;
+        }
+        if code >= 200 {
+            tx.app_deadline = None;
+        }
+        self.flush_server(now, id.0);
+        self.drain_finished(now);
+        true
+    }
+
+    /// Sends an OPTIONS to `target` (a registered contact: the Request-URI
+    /// and To) at `peer` (where its REGISTER came from), through a
+    /// non-INVITE client transaction, retransmitted over UDP. Its final
+    /// response comes back as [`Event::RequestAnswered`], silence as
+    /// [`Event::RequestTimedOut`] after 64·T1. A `target` that is not a
+    /// plain URI is replaced by `sip:<peer address>`.
+    pub fn send_options(&mut self, now: Instant, peer: Peer, target: &str) -> RequestId {
+        let plain = !target.is_empty()
+            && target
+                .bytes()
+                .all(|b| b > b' ' && b < 0x7f && b != b'<' && b != b'>' && b != b'"');
+        let target = if plain {
+            target.to_owned()
+        } else {
+            format!("sip:{}", peer.remote)
+        };
+        let branch = self.random_branch();
+        let tag = self.random_tag();
+        let call_id = format!("{:016x}@hotline", self.rng_u64());
+        let request = format!(
+            "OPTIONS {target} SIP/2.0\r\n\
+             Via: SIP/2.0/{} {};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:hotline@{}>;tag={tag}\r\n\
+             To: <{target}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Accept: application/sdp\r\n\
+             User-Agent: {}\r\n\
+             Content-Length: 0\r\n\r\n",
+            peer.transport.via_token(),
+            peer.local,
+            fmt_hostport(peer.local, peer.transport),
+            self.config.user_agent,
+        );
+        let reliable = peer.transport == Transport::Tcp;
+        let machine =
+            NonInviteClient::new(now, &self.config.timers, reliable, Bytes::from(request));
+        let id = self.next_id();
+        let branch = Bytes::from(branch);
+        self.client_branches.insert(branch.clone(), id);
+        self.clients.insert(
+            id,
+            ClientTx {
+                machine,
+                peer,
+                branch,
+                notify: Some(RequestId(id)),
+            },
+        );
+        self.flush_client(now, id);
+        RequestId(id)
+    }
+
     fn finish_reinvite(&mut self, now: Instant, call: CallHandle, code: u16, sdp: Option<Bytes>) {
         let Some(c) = self.calls.get(&call) else {
             return;
@@ -1142,6 +1347,7 @@ impl Endpoint {
             .next()
             .and_then(Result::ok)
             .map(|contact| Bytes::copy_from_slice(contact.uri.raw));
+        let allow = self.allow();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1153,7 +1359,7 @@ impl Endpoint {
                 "<sip:hotline@{}>",
                 fmt_hostport(c.peer.local, c.peer.transport)
             );
-            vec![("Contact", contact), ("Allow", ALLOW.to_owned())]
+            vec![("Contact", contact), ("Allow", allow.to_owned())]
         } else {
             c.reinvite_tx = None;
             vec![]
@@ -1203,6 +1409,7 @@ impl Endpoint {
                 machine,
                 peer,
                 branch,
+                notify: None,
             },
         );
         self.flush_client(now, id);
@@ -1362,7 +1569,14 @@ impl Endpoint {
             });
         }
         while let Some(e) = tx.machine.poll_event() {
-            let _: non_invite_client::Event = e;
+            let failed = matches!(
+                e,
+                non_invite_client::Event::Timeout | non_invite_client::Event::TransportError
+            );
+            if let (true, Some(request)) = (failed, tx.notify) {
+                self.events
+                    .push_back(Event::RequestTimedOut { id: request });
+            }
         }
         self.arm(Owner::Client(id));
     }
@@ -1371,14 +1585,17 @@ impl Endpoint {
     /// it changes.
     fn arm(&mut self, owner: Owner) {
         let (at, done) = match &owner {
-            Owner::Server(id) => {
-                self.servers
-                    .get(id)
-                    .map_or((None, false), |(_, tx)| match &tx.machine {
-                        ServerMachine::Invite(m) => (m.poll_timeout(), m.is_terminated()),
-                        ServerMachine::NonInvite(m) => (m.poll_timeout(), m.is_terminated()),
-                    })
-            }
+            Owner::Server(id) => self.servers.get(id).map_or((None, false), |(_, tx)| {
+                let (at, done) = match &tx.machine {
+                    ServerMachine::Invite(m) => (m.poll_timeout(), m.is_terminated()),
+                    ServerMachine::NonInvite(m) => (m.poll_timeout(), m.is_terminated()),
+                };
+                let at = match (at, tx.app_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (at, done)
+            }),
             Owner::Client(id) => self.clients.get(id).map_or((None, false), |tx| {
                 (tx.machine.poll_timeout(), tx.machine.is_terminated())
             }),
@@ -1557,6 +1774,19 @@ fn accepts_sdp(msg: &Message) -> bool {
             .iter()
             .any(|m| media.eq_ignore_ascii_case(m))
     })
+}
+
+/// The status code of a response's status line (`SIP/2.0 NNN ...`), 100-699.
+fn status_code(response: &[u8]) -> Option<u16> {
+    let rest = response.strip_prefix(b"SIP/2.0 ")?;
+    let digits = rest.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+        return None;
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    (100..=699).contains(&code).then_some(code)
 }
 
 fn warning(err: &ParseError) -> String {

@@ -92,6 +92,9 @@ impl App {
             }
             Event::Acked { .. } | Event::ReInvite { .. } | Event::Info { .. } => {}
             Event::Refused { reason, .. } => panic!("refused: {reason}"),
+            e @ (Event::Register { .. }
+            | Event::RequestAnswered { .. }
+            | Event::RequestTimedOut { .. }) => panic!("not a call event: {e:?}"),
         }
     }
 
