@@ -1001,7 +1001,10 @@ filter = "info"
         res = {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_description(),
+            # The tree's state now; the binary may be older (see binary_built).
             "commit": git_describe(),
+            "binary_built": dt.datetime.fromtimestamp(self.args.binary.stat().st_mtime,
+                                                      dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "calls": n,
             "seconds": self.seconds,
             "rate": self.args.rate,
@@ -1182,8 +1185,6 @@ def report(r: dict) -> tuple[str, str, list[str]]:
     sipp_core = st.get("sipp_core_pct")
     rss = st.get("rss_per_call_kib")
     loss_pct = rtp["loss_pct"]
-    rec_h = rec["seconds"] / 3600
-    exp_h = rec["expected_s"] / 3600
     net = st.get("server_us_per_call_s_net")
     tax = (f" [{net:.0f} us/call-s = {st['server_core_pct_net']:.1f}% without the est. "
            f"{st['raw_tax_us_per_datagram']:.1f} us/datagram raw-socket tax]") if net is not None else ""
@@ -1195,7 +1196,7 @@ def report(r: dict) -> tuple[str, str, list[str]]:
         f"(loss {rtp['loss']}, {loss_pct:.3f}%); lateness p50/p99/max {fmt_ms(lat['p50_us'])}/"
         f"{fmt_ms(lat['p99_us'])}/{fmt_ms(lat['max_us'])} ms (idle {fmt_ms(idl['p50_us'])}/"
         f"{fmt_ms(idl['p99_us'])}/{fmt_ms(idl['max_us'])}); skipped {rtp['frames_skipped']}; "
-        f"recordings {rec['files']} = {rec_h:.2f} h of {exp_h:.2f} h expected"
+        f"recordings {rec['files']} = {rec['seconds'] / 60:.1f} min of {rec['expected_s'] / 60:.1f} min expected"
         if us is not None and rss is not None and loss_pct is not None else
         f"hotline media load: N={r['calls']}: incomplete run (steady phase {bool(st)}, "
         f"calls {s['successful']}/{s['attempted']} ok, {s['failed']} failed)"

@@ -406,14 +406,18 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.pacer.poll_timeout() {
             let tick = self.pacer.handle_timeout(now);
+            let playing = !self.player.is_idle();
             if tick.skipped > 0 {
-                self.stats.frames_skipped += u64::from(tick.skipped);
+                // Only frames of a prompt count as skipped; idle ticks send nothing anyway.
+                if playing {
+                    self.stats.frames_skipped += u64::from(tick.skipped);
+                }
                 self.sender
                     .advance_silence(tick.skipped * FRAME_SAMPLES as u32);
             }
-            if tick.send {
+            // The lateness histogram is of departures: a tick that sends nothing is not one.
+            if tick.send && self.send_frame() {
                 self.lateness.record(tick.lateness);
-                self.send_frame();
             }
             while let Some(PlayerEvent::PromptFinished(id)) = self.player.poll_event() {
                 self.events.push_back(MediaEvent::PromptFinished(id));
@@ -439,28 +443,33 @@ impl Session {
         }
     }
 
-    fn send_frame(&mut self) {
+    /// Sends the player's next frame, if any; returns whether a packet left.
+    fn send_frame(&mut self) -> bool {
         let law = self.config.law;
         let frame = match self.player.next_frame(law) {
             Some(f) => *f,
             None => {
                 self.sender.advance_silence(FRAME_SAMPLES as u32);
-                return;
+                return false;
             }
         };
         if !self.sending || self.destination().ip().is_unspecified() {
             self.sender.advance_silence(FRAME_SAMPLES as u32);
-            return;
+            return false;
         }
         let mut buf = [0u8; 256];
-        if let Ok(n) = self
+        match self
             .sender
             .packet_into(self.config.payload_type, false, &frame, &mut buf)
         {
-            self.stats.packets_sent += 1;
-            self.stats.octets_sent += frame.len() as u64;
-            let dest = self.destination();
-            self.out.push_back((Channel::Rtp, dest, n, buf));
+            Ok(n) => {
+                self.stats.packets_sent += 1;
+                self.stats.octets_sent += frame.len() as u64;
+                let dest = self.destination();
+                self.out.push_back((Channel::Rtp, dest, n, buf));
+                true
+            }
+            Err(_) => false,
         }
     }
 
