@@ -141,6 +141,9 @@ pub enum EventKind {
     OperatorUnavailable,
     /// The flow stopped waiting for an operator (`max_wait_ms`).
     QueueTimeout,
+    /// The caller pressed a key of the `enqueue` node's options and left the queue.
+    /// Detail: the key.
+    LeftQueue,
     /// The call reached `max_call_ms`.
     MaxCallLength,
     /// The caller hung up.
@@ -166,6 +169,7 @@ impl EventKind {
             Self::OperatorAnswered => "operator-answered",
             Self::OperatorUnavailable => "operator-unavailable",
             Self::QueueTimeout => "queue-timeout",
+            Self::LeftQueue => "left-queue",
             Self::MaxCallLength => "max-call-length",
             Self::HungUp => "hung-up",
             Self::HangUp => "hang-up",

@@ -35,8 +35,18 @@ fn operator_answers() {
             false
         )]
     );
-    // The same position is not said again.
+    // Said once per report: the next loop is music only.
     assert_eq!(c.finished(), [play(Lang::Qu, &["hold-music"], false)]);
+    // The queue repeats the position every so often: said again, even unchanged.
+    c.input(Input::QueueUpdate { position: 2 });
+    assert_eq!(
+        c.finished(),
+        [play(
+            Lang::Qu,
+            &["queue-position", "digit-2", "hold-music"],
+            false
+        )]
+    );
     c.input(Input::QueueUpdate { position: 1 });
     assert_eq!(
         c.finished(),
@@ -61,10 +71,36 @@ fn operator_answers() {
 }
 
 #[test]
-fn keys_while_waiting_are_ignored() {
+fn other_keys_while_waiting_are_ignored() {
     let mut c = queued('1');
-    assert_eq!(c.key('2'), []);
+    assert_eq!(c.key('5'), []);
+    assert_eq!(c.key('#'), []);
     assert_eq!(c.finished(), [play(Lang::Es, &["hold-music"], false)]);
+}
+
+#[test]
+fn key_2_while_waiting_leaves_the_queue_for_a_message() {
+    let mut c = queued('2');
+    c.finished();
+    assert_eq!(
+        c.key('2'),
+        [
+            Command::LeaveQueue,
+            Command::StopPlayback,
+            play(Lang::Qu, &["message-instructions", "beep"], true)
+        ]
+    );
+    assert!(c.logged(EventKind::LeftQueue, "2"));
+    // Out of the queue: a late offer changes nothing.
+    assert_eq!(c.input(Input::OperatorAnswered), []);
+    assert_eq!(
+        c.input(Input::HungUp),
+        [outcome(
+            Disposition::Abandoned,
+            Some(Lang::Qu),
+            &["welcome", "notice", "main-menu", "operator", "message"]
+        )]
+    );
 }
 
 #[test]

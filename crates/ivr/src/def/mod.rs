@@ -211,13 +211,17 @@ pub struct EnqueueNode {
     pub prompts: Vec<String>,
     /// `hold` (optional): looped while waiting.
     pub hold: Option<String>,
-    /// `position_prompt` (optional): said before the position (read with `digit-N`)
-    /// whenever it changed, at the end of a hold loop.
+    /// `position_prompt` (optional): said before the position (read with `digit-N`) at
+    /// the end of a hold loop after each position report of the queue (when it changes,
+    /// and every `queue.position_every_secs`).
     pub position_prompt: Option<String>,
     /// `max_wait_ms` (optional): give up waiting after this long.
     pub max_wait_ms: Option<u64>,
     /// `unavailable`: the node when no operator can take the call or `max_wait_ms` passed.
     pub unavailable: String,
+    /// `options` (optional): phone key → node. A key leaves the queue for that node (for
+    /// example "2" = leave a message instead of waiting).
+    pub options: BTreeMap<char, String>,
 }
 
 /// Plays prompts (goodbye), then hangs up.
@@ -270,7 +274,12 @@ impl Node {
                 }
             }
             Self::Saved(n) => out.push(("next".to_owned(), n.next.as_str())),
-            Self::Enqueue(n) => out.push(("unavailable".to_owned(), n.unavailable.as_str())),
+            Self::Enqueue(n) => {
+                out.push(("unavailable".to_owned(), n.unavailable.as_str()));
+                for (key, to) in &n.options {
+                    out.push((format!("options.{key}"), to.as_str()));
+                }
+            }
             Self::HangUp(_) => {}
             Self::Goto(n) => out.push(("next".to_owned(), n.next.as_str())),
         }

@@ -290,6 +290,10 @@ fn convert(id: &str, mut r: RawNode) -> Result<Node, FlowError> {
                 .map(|v| cx.ms("max_wait_ms", Some(v)))
                 .transpose()?,
             unavailable: cx.need("unavailable", r.unavailable.take())?,
+            options: match r.options.take() {
+                Some(o) => cx.options(Some(o), |_, v| Ok(v))?,
+                None => BTreeMap::new(),
+            },
         }),
         Kind::Hangup => Node::HangUp(HangUpNode {
             prompts: r.prompts.take().unwrap_or_default(),

@@ -297,8 +297,9 @@ impl Flow {
             Step::Choice(_) => self.choice_key(now, key),
             Step::Record(_) => self.record_key(now),
             Step::Then { .. } | Step::Saved { .. } => self.type_ahead(key),
-            // Waiting for an operator or hanging up: no menu to type ahead into.
-            Step::Queue(_) | Step::HangingUp { .. } => {}
+            Step::Queue(_) => self.queue_key(now, key),
+            // Hanging up: no menu to type ahead into.
+            Step::HangingUp { .. } => {}
             Step::Ringing | Step::Connected | Step::Gone | Step::Ended => {}
         }
     }

@@ -2,10 +2,12 @@
 //!
 //! Entering sends [`Command::Enqueue`] at once (the caller's place counts from then) and
 //! plays the node's prompts; then the `hold` prompt loops. At the end of each loop, if
-//! the position changed since it was last said, `position_prompt` and the position (digit
-//! by digit) come first. An operator answering ends the flow's part (the caller talks to
+//! the queue reported the position since it was last said (it does when the position
+//! changes, and again every so often), `position_prompt` and the position (digit by
+//! digit) come first. An operator answering ends the flow's part (the caller talks to
 //! a person, and the call-length cap no longer applies); no operator, or `max_wait_ms`
-//! passed, goes to `unavailable`. Keys are logged and otherwise ignored.
+//! passed, goes to `unavailable`. A key of the node's `options` leaves the queue for its
+//! node (the caller would rather leave a message); other keys are logged and ignored.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +23,8 @@ pub(super) struct Waiting {
     deadline: Option<Instant>,
     /// The last position the queue reported.
     position: Option<u32>,
-    /// The last position said to the caller.
-    announced: Option<u32>,
+    /// A report not said to the caller yet.
+    fresh: bool,
 }
 
 impl Waiting {
@@ -38,7 +40,7 @@ impl Flow {
             node: id.to_owned(),
             deadline: node.max_wait_ms.map(|ms| now + Duration::from_millis(ms)),
             position: None,
-            announced: None,
+            fresh: false,
         });
         self.out.push_back(Command::Enqueue { lang: self.lang });
         self.queued = true;
@@ -56,10 +58,10 @@ impl Flow {
         let Some(Node::Enqueue(node)) = def.node(&w.node) else {
             return;
         };
-        let position = w.position.filter(|p| w.announced != Some(*p));
+        let position = w.position.filter(|_| w.fresh);
         let position = node.position_prompt.as_deref().zip(position);
         if position.is_some() {
-            w.announced = w.position;
+            w.fresh = false;
         }
         let number = position.map(|(_, p)| p.to_string()).unwrap_or_default();
         let list: Vec<&str> = position
@@ -75,6 +77,7 @@ impl Flow {
         self.event(EventKind::QueuePosition, position.to_string());
         if let Step::Queue(w) = &mut self.step {
             w.position = Some(position);
+            w.fresh = true;
         }
         // Nothing plays (no hold prompt): say the new position now.
         if !self.playing {
@@ -112,5 +115,22 @@ impl Flow {
         if let Some(Node::Enqueue(node)) = def.node(&w.node) {
             self.go_to(now, &node.unavailable);
         }
+    }
+
+    /// A key while waiting: one of the node's `options` leaves the queue for its node.
+    pub(super) fn queue_key(&mut self, now: Instant, key: char) {
+        let Step::Queue(w) = &self.step else { return };
+        let def = Arc::clone(&self.def);
+        let Some(Node::Enqueue(node)) = def.node(&w.node) else {
+            return;
+        };
+        let Some(to) = node.options.get(&key) else {
+            return;
+        };
+        self.event(EventKind::LeftQueue, key.to_string());
+        self.queued = false;
+        self.out.push_back(Command::LeaveQueue);
+        self.stop_playback();
+        self.go_to(now, to);
     }
 }
