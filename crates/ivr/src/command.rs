@@ -54,6 +54,10 @@ pub enum Command {
         /// The caller's language.
         lang: Lang,
     },
+    /// An operator answered and the caller heard the `enqueue` node's
+    /// `connected_prompts` (the recording notice): connect the caller to the operator
+    /// now. The flow plays nothing more; the conversation is the shell's.
+    Bridge,
     /// Take the call out of the queue (the flow gave up waiting, the call-length cap, or
     /// the caller hung up). After this, queue inputs are ignored.
     LeaveQueue,

@@ -56,7 +56,16 @@ fn operator_answers() {
             false
         )]
     );
-    assert_eq!(c.input(Input::OperatorAnswered), [Command::StopPlayback]);
+    // The notice first, then the bridge.
+    assert_eq!(
+        c.input(Input::OperatorAnswered),
+        [
+            Command::StopPlayback,
+            play(Lang::Qu, &["operator-notice"], false)
+        ]
+    );
+    assert_eq!(c.finished(), [Command::Bridge]);
+    assert_eq!(c.finished(), []);
     // A conversation with a person is never cut: no deadline, not even the cap.
     assert_eq!(c.flow.poll_timeout(), None);
     assert_eq!(c.advance(secs(3_600)), []);

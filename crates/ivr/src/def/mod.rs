@@ -222,6 +222,9 @@ pub struct EnqueueNode {
     /// `options` (optional): phone key → node. A key leaves the queue for that node (for
     /// example "2" = leave a message instead of waiting).
     pub options: BTreeMap<char, String>,
+    /// `connected_prompts` (optional): played to the caller once an operator answered,
+    /// before the two are connected (for example "this call may be recorded").
+    pub connected_prompts: Vec<String>,
 }
 
 /// Plays prompts (goodbye), then hangs up.
@@ -328,6 +331,7 @@ impl Node {
             Self::Enqueue(n) => {
                 list(&mut out, "prompts", &n.prompts);
                 one(&mut out, "hold", &n.hold);
+                list(&mut out, "connected_prompts", &n.connected_prompts);
                 if let Some(id) = &n.position_prompt {
                     out.push(("position_prompt", id.as_str()));
                     digits(&mut out, "position_prompt");

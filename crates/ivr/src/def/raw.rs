@@ -93,6 +93,7 @@ struct RawNode {
     position_prompt: Option<String>,
     max_wait_ms: Option<u64>,
     unavailable: Option<String>,
+    connected_prompts: Option<Vec<String>>,
 }
 
 impl RawNode {
@@ -122,6 +123,7 @@ impl RawNode {
             ("position_prompt", self.position_prompt.is_some()),
             ("max_wait_ms", self.max_wait_ms.is_some()),
             ("unavailable", self.unavailable.is_some()),
+            ("connected_prompts", self.connected_prompts.is_some()),
         ]
         .into_iter()
         .find_map(|(key, present)| present.then_some(key))
@@ -294,6 +296,7 @@ fn convert(id: &str, mut r: RawNode) -> Result<Node, FlowError> {
                 Some(o) => cx.options(Some(o), |_, v| Ok(v))?,
                 None => BTreeMap::new(),
             },
+            connected_prompts: r.connected_prompts.take().unwrap_or_default(),
         }),
         Kind::Hangup => Node::HangUp(HangUpNode {
             prompts: r.prompts.take().unwrap_or_default(),

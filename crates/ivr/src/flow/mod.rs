@@ -64,6 +64,8 @@ pub struct Flow {
     recording_since: Option<Instant>,
     /// An `Enqueue` was sent and the call has not left the queue.
     queued: bool,
+    /// An operator answered and the notice plays: `Bridge` when it ends.
+    bridge_pending: bool,
     /// An operator answered.
     operator: bool,
     /// Longest recording so far.
@@ -122,6 +124,7 @@ impl Flow {
             playing: false,
             recording_since: None,
             queued: false,
+            bridge_pending: false,
             operator: false,
             message_ms: 0,
             failed: false,
@@ -328,7 +331,8 @@ impl Flow {
             Step::Record(_) => self.record_prompt_finished(now),
             Step::Queue(_) => self.hold(),
             Step::HangingUp { .. } => self.hang_up(),
-            Step::Ringing | Step::Connected | Step::Gone | Step::Ended => {}
+            Step::Connected => self.connected_prompt_finished(),
+            Step::Ringing | Step::Gone | Step::Ended => {}
         }
     }
 

@@ -90,8 +90,28 @@ impl Flow {
         self.queued = false;
         self.operator = true;
         self.cap_at = None;
-        self.stop_playback();
+        let notice = match &self.step {
+            Step::Queue(w) => match self.def.node(&w.node) {
+                Some(Node::Enqueue(n)) => n.connected_prompts.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
         self.step = Step::Connected;
+        if self.play(&notice, false) {
+            // `Bridge` once the caller has heard the notice.
+            self.bridge_pending = true;
+        } else {
+            self.stop_playback();
+            self.out.push_back(Command::Bridge);
+        }
+    }
+
+    /// The notice before the conversation finished: connect.
+    pub(super) fn connected_prompt_finished(&mut self) {
+        if std::mem::take(&mut self.bridge_pending) {
+            self.out.push_back(Command::Bridge);
+        }
     }
 
     pub(super) fn operator_unavailable(&mut self, now: Instant) {
