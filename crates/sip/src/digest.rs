@@ -8,8 +8,12 @@
 //!
 //! # Decisions
 //! - Algorithms: `SHA-256` and `MD5` ([`Algorithm`]). A 401 carries one
-//!   challenge per algorithm, SHA-256 first (RFC 8760 §2.4, RFC 7616 §3.7);
-//!   both share one nonce. `SHA-512-256` and every `-sess` variant are not
+//!   challenge per offered algorithm ([`DigestConfig::algorithms`]; by
+//!   default both, SHA-256 first: RFC 8760 §2.4, RFC 7616 §3.7); all share
+//!   one nonce. Some clients (baresip 1.0, sipp) refuse a 401 that offers
+//!   SHA-256 at all, so a deployment can offer MD5 alone. Credentials that
+//!   name an algorithm not offered are an authentication failure
+//!   ([`Failure::AlgorithmNotOffered`]), as a wrong password is. `SHA-512-256` and every `-sess` variant are not
 //!   offered, and credentials that name them are refused as malformed
 //!   ([`DigestError::UnsupportedAlgorithm`], answered 400): a client answers a
 //!   challenge we sent (RFC 7616 §3.4), and no softphone we target needs them.
@@ -555,11 +559,17 @@ pub struct DigestConfig {
     pub max_tracked_nonces: usize,
     /// Mixed into nonce salts (the shell passes OS randomness).
     pub seed: u64,
+    /// The algorithms a 401 offers, one challenge each, in this order
+    /// (duplicates count once). Credentials with any other algorithm fail
+    /// ([`Failure::AlgorithmNotOffered`]). Empty means the default, both
+    /// ([`Algorithm::PREFERENCE`]); `vec![Algorithm::Md5]` is for clients that
+    /// refuse a SHA-256 challenge.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl DigestConfig {
     /// Settings with the defaults: 5-minute nonces, 30 s of skew, 65 536
-    /// tracked nonces.
+    /// tracked nonces, SHA-256 and MD5 offered.
     pub fn new(realm: impl Into<String>, secret: [u8; 32]) -> Self {
         Self {
             realm: realm.into(),
@@ -568,7 +578,23 @@ impl DigestConfig {
             max_clock_skew: Duration::from_secs(30),
             max_tracked_nonces: 65_536,
             seed: 0,
+            algorithms: Algorithm::PREFERENCE.to_vec(),
         }
+    }
+
+    /// The algorithms offered, in order, without duplicates (the default
+    /// when [`algorithms`](Self::algorithms) is empty).
+    pub fn offered(&self) -> Vec<Algorithm> {
+        let mut out: Vec<Algorithm> = Vec::with_capacity(2);
+        for &a in &self.algorithms {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        if out.is_empty() {
+            out.extend(Algorithm::PREFERENCE);
+        }
+        out
     }
 }
 
@@ -580,6 +606,7 @@ impl fmt::Debug for DigestConfig {
             .field("nonce_lifetime", &self.nonce_lifetime)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("max_tracked_nonces", &self.max_tracked_nonces)
+            .field("algorithms", &self.algorithms)
             .finish()
     }
 }
@@ -620,6 +647,9 @@ pub enum Failure {
     BadPassword,
     /// A correct response with an `nc` already used for this nonce.
     Replay,
+    /// Credentials with an algorithm the configuration does not offer
+    /// ([`DigestConfig::algorithms`]); the response is not checked.
+    AlgorithmNotOffered,
 }
 
 impl Failure {
@@ -629,6 +659,7 @@ impl Failure {
             Self::UnknownUser => "unknown-user",
             Self::BadPassword => "bad-password",
             Self::Replay => "replay",
+            Self::AlgorithmNotOffered => "algorithm-not-offered",
         }
     }
 }
@@ -636,6 +667,8 @@ impl Failure {
 /// Issues challenges and verifies credentials for one realm (sans-IO).
 pub struct Authenticator {
     config: DigestConfig,
+    /// [`DigestConfig::offered`], computed once.
+    offered: Vec<Algorithm>,
     opaque: String,
     /// Dummy HA1 per algorithm ([`Algorithm::index`]), for unknown users.
     dummy: [String; 2],
@@ -665,6 +698,7 @@ impl Authenticator {
             hex(&m)[..a.hex_len()].to_owned()
         });
         Self {
+            offered: config.offered(),
             config,
             opaque,
             dummy,
@@ -701,18 +735,27 @@ impl Authenticator {
         base64url(&raw)
     }
 
-    /// The challenges of a 401, SHA-256 first then MD5 (RFC 8760 §2.4), with
-    /// one fresh nonce. They do not depend on who asks.
-    pub fn challenges(&mut self, wall: SystemTime, stale: bool) -> [Challenge; 2] {
+    /// The challenges of a 401, one per offered algorithm in the configured
+    /// order (by default SHA-256 then MD5, RFC 8760 §2.4), with one fresh
+    /// nonce. They do not depend on who asks.
+    pub fn challenges(&mut self, wall: SystemTime, stale: bool) -> Vec<Challenge> {
         let nonce = self.nonce(wall);
-        Algorithm::PREFERENCE.map(|algorithm| Challenge {
-            realm: self.config.realm.clone(),
-            nonce: nonce.clone(),
-            opaque: Some(self.opaque.clone()),
-            algorithm,
-            qop: Some(Qop::Auth),
-            stale,
-        })
+        self.offered
+            .iter()
+            .map(|&algorithm| Challenge {
+                realm: self.config.realm.clone(),
+                nonce: nonce.clone(),
+                opaque: Some(self.opaque.clone()),
+                algorithm,
+                qop: Some(Qop::Auth),
+                stale,
+            })
+            .collect()
+    }
+
+    /// Whether challenges offer `algorithm`.
+    pub fn offers(&self, algorithm: Algorithm) -> bool {
+        self.offered.contains(&algorithm)
     }
 
     /// Whether a nonce is ours and fresh.
@@ -725,7 +768,9 @@ impl Authenticator {
 
     /// Verifies credentials for a request. `secrets` are the account's HA1s
     /// (looked up by `creds.username`), `None` when there is no such account:
-    /// the same hashes are computed either way.
+    /// the same hashes are computed either way. Credentials with an algorithm
+    /// the challenges do not offer fail ([`Failure::AlgorithmNotOffered`])
+    /// before any hash.
     pub fn verify(
         &mut self,
         wall: SystemTime,
@@ -742,6 +787,10 @@ impl Authenticator {
         };
         if !uri_equivalent(creds.uri.as_bytes(), request_uri) {
             return Verdict::Invalid(DigestError::UriMismatch);
+        }
+        if !self.offers(creds.algorithm) {
+            // Not a question of who asks: no hash is needed to hide users.
+            return Verdict::Failed(Failure::AlgorithmNotOffered);
         }
         let nonce = self.check_nonce(wall, &creds.nonce);
         let stored = secrets.and_then(|s| s.ha1(creds.algorithm));

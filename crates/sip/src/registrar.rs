@@ -41,7 +41,11 @@
 //!   attacker's failures from elsewhere still count. Per-user locking lets
 //!   anyone lock an operator out for 10 minutes by guessing; fail2ban on the
 //!   log line bans such sources at the firewall.
-//! - Failures that count: wrong password, unknown user, replayed `nc`.
+//! - The 401 offers the algorithms of `RegisterConfig::digest`
+//!   ([`DigestConfig::algorithms`]): SHA-256 and MD5 by default, MD5 alone
+//!   for softphones that refuse a SHA-256 challenge (baresip 1.0, sipp).
+//! - Failures that count: wrong password, unknown user, replayed `nc`,
+//!   credentials with an algorithm we did not offer.
 //!   Not counted: a stale nonce, credentials that do not fit the request
 //!   (400), a REGISTER without credentials (the normal first 401).
 //! - §10.3 step 7: all contacts of a request are applied or none; a contact
@@ -1088,7 +1092,8 @@ pub struct RegisterInput<'a> {
 /// What to answer to a REGISTER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// 401 with a challenge per algorithm.
+    /// 401 with a challenge per offered algorithm
+    /// ([`DigestConfig::algorithms`](crate::digest::DigestConfig::algorithms)).
     Challenge {
         /// The nonce was stale (or, with a replay, used up).
         stale: bool,
@@ -1339,7 +1344,7 @@ impl RegisterHandler {
         wall: SystemTime,
         input: &RegisterInput<'_>,
         decision: &Decision,
-        challenges: Option<[Challenge; 2]>,
+        challenges: Option<Vec<Challenge>>,
     ) -> Bytes {
         let mut b = response(input.request, decision.status())
             .source(input.source.remote)

@@ -49,7 +49,7 @@ fn verify(a: &mut Authenticator, at: SystemTime, c: &Credentials) -> Verdict {
 #[test]
 fn fresh_nonce_then_expired_is_stale() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     assert_eq!(ch.nonce.len(), 43);
     assert_eq!(
         a.nonce_status(t0() + secs(300), &ch.nonce),
@@ -62,7 +62,7 @@ fn fresh_nonce_then_expired_is_stale() {
     let c = answer(&ch, 1);
     assert_eq!(verify(&mut a, t0() + secs(301), &c), Verdict::Stale);
     // The next 401 says stale=true.
-    let [again, _] = a.challenges(t0() + secs(301), true);
+    let [again, _] = two(a.challenges(t0() + secs(301), true));
     assert!(again.to_string().ends_with(", stale=true"));
     assert_eq!(
         verify(&mut a, t0() + secs(302), &answer(&again, 1)),
@@ -73,7 +73,7 @@ fn fresh_nonce_then_expired_is_stale() {
 #[test]
 fn expired_nonce_with_a_wrong_password_is_a_failure_not_stale() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     let c = ch.answer(
         "alice",
         &DigestSecrets::from_password("alice", REALM, "guess")
@@ -93,7 +93,7 @@ fn expired_nonce_with_a_wrong_password_is_a_failure_not_stale() {
 #[test]
 fn replayed_nc_is_refused_and_a_higher_one_accepted() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     let first = answer(&ch, 1);
     assert_eq!(verify(&mut a, t0(), &first), Verdict::Authenticated);
     // The captured REGISTER sent again, byte for byte.
@@ -124,7 +124,7 @@ fn replayed_nc_is_refused_and_a_higher_one_accepted() {
 #[test]
 fn a_failed_attempt_does_not_burn_the_nonce() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     let mut bad = answer(&ch, 1);
     bad.response = "0".repeat(64);
     assert_eq!(
@@ -141,7 +141,7 @@ fn a_failed_attempt_does_not_burn_the_nonce() {
 #[test]
 fn wrong_uri_is_refused() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     let c = answer(&ch, 1);
     assert_eq!(
         a.verify(
@@ -180,7 +180,7 @@ fn wrong_uri_is_refused() {
 #[test]
 fn forged_foreign_and_future_nonces_are_not_fresh() {
     let mut a = auth();
-    let [ch, _] = a.challenges(t0(), false);
+    let [ch, _] = two(a.challenges(t0(), false));
     // Flip one character of the MAC.
     let mut forged = ch.nonce.clone().into_bytes();
     let last = forged.len() - 1;
@@ -191,20 +191,20 @@ fn forged_foreign_and_future_nonces_are_not_fresh() {
     }
     // Another secret, another realm.
     let mut other = Authenticator::new(DigestConfig::new(REALM, [43; 32]));
-    let [foreign, _] = other.challenges(t0(), false);
+    let [foreign, _] = two(other.challenges(t0(), false));
     assert_eq!(a.nonce_status(t0(), &foreign.nonce), NonceStatus::Invalid);
     let mut other_realm = Authenticator::new(DigestConfig::new("x.example", [42; 32]));
-    let [foreign, _] = other_realm.challenges(t0(), false);
+    let [foreign, _] = two(other_realm.challenges(t0(), false));
     assert_eq!(a.nonce_status(t0(), &foreign.nonce), NonceStatus::Invalid);
     // A right response to a nonce that is not ours: stale, so the phone
     // retries with ours without asking its user.
     let mut other = Authenticator::new(DigestConfig::new(REALM, [43; 32]));
-    let [foreign, _] = other.challenges(t0(), false);
+    let [foreign, _] = two(other.challenges(t0(), false));
     assert_eq!(verify(&mut a, t0(), &answer(&foreign, 1)), Verdict::Stale);
     // Issued by a node whose clock runs ahead: 30 s of skew are fine, not more.
-    let [ahead, _] = a.challenges(t0() + secs(30), false);
+    let [ahead, _] = two(a.challenges(t0() + secs(30), false));
     assert_eq!(a.nonce_status(t0(), &ahead.nonce), NonceStatus::Fresh);
-    let [ahead, _] = a.challenges(t0() + secs(31), false);
+    let [ahead, _] = two(a.challenges(t0() + secs(31), false));
     assert_eq!(a.nonce_status(t0(), &ahead.nonce), NonceStatus::Invalid);
 }
 
@@ -218,8 +218,8 @@ fn nonces_are_unique_within_a_second() {
 #[test]
 fn two_phones_with_nonces_of_the_same_second_do_not_collide() {
     let mut a = auth();
-    let [one, _] = a.challenges(t0(), false);
-    let [two, _] = a.challenges(t0(), false);
+    let [one, _] = two(a.challenges(t0(), false));
+    let [two, _] = two(a.challenges(t0(), false));
     assert_eq!(
         verify(&mut a, t0(), &answer(&one, 1)),
         Verdict::Authenticated
@@ -238,7 +238,7 @@ fn replay_map_is_bounded_and_eviction_cannot_be_used_to_replay() {
     let mut used = Vec::new();
     for i in 0..10u64 {
         let at = t0() + secs(i);
-        let [ch, _] = a.challenges(at, false);
+        let [ch, _] = two(a.challenges(at, false));
         let c = answer(&ch, 1);
         assert_eq!(verify(&mut a, at, &c), Verdict::Authenticated);
         used.push(c);
@@ -255,7 +255,7 @@ fn replay_map_is_bounded_and_eviction_cannot_be_used_to_replay() {
     }
     // Expired entries are purged as new ones come in.
     let later = t0() + secs(1000);
-    let [ch, _] = a.challenges(later, false);
+    let [ch, _] = two(a.challenges(later, false));
     assert_eq!(
         verify(&mut a, later, &answer(&ch, 1)),
         Verdict::Authenticated
@@ -266,7 +266,7 @@ fn replay_map_is_bounded_and_eviction_cannot_be_used_to_replay() {
 #[test]
 fn unknown_user_is_verified_against_a_dummy_and_fails() {
     let mut a = auth();
-    let [sha, md5] = a.challenges(t0(), false);
+    let [sha, md5] = two(a.challenges(t0(), false));
     for ch in [sha, md5] {
         let mallory = DigestSecrets::from_password("mallory", REALM, "x");
         let c = ch.answer(
@@ -296,7 +296,7 @@ fn unknown_user_is_verified_against_a_dummy_and_fails() {
 #[test]
 fn credentials_must_carry_qop_and_our_realm() {
     let mut a = auth();
-    let [_, md5] = a.challenges(t0(), false);
+    let [_, md5] = two(a.challenges(t0(), false));
     let mut old_style = md5.clone();
     old_style.qop = None;
     let c = old_style.answer(
@@ -324,4 +324,44 @@ fn secrets_are_not_printed() {
     let s = format!("{:?} {:?}", alice(), DigestConfig::new(REALM, [42; 32]));
     assert!(!s.contains(&alice().md5.unwrap()));
     assert!(!s.contains("42, 42"));
+}
+
+/// The two challenges of the default configuration (SHA-256, MD5).
+fn two(challenges: Vec<Challenge>) -> [Challenge; 2] {
+    challenges.try_into().expect("SHA-256 and MD5 offered")
+}
+
+#[test]
+fn offered_algorithms_follow_the_config() {
+    let mut config = DigestConfig::new(REALM, [42; 32]);
+    assert_eq!(config.offered(), [Algorithm::Sha256, Algorithm::Md5]);
+    config.algorithms = vec![Algorithm::Md5, Algorithm::Md5];
+    assert_eq!(config.offered(), [Algorithm::Md5], "duplicates count once");
+    config.algorithms.clear();
+    assert_eq!(
+        config.offered(),
+        Algorithm::PREFERENCE,
+        "empty: the default"
+    );
+
+    config.algorithms = vec![Algorithm::Md5];
+    let mut a = Authenticator::new(config);
+    assert!(a.offers(Algorithm::Md5) && !a.offers(Algorithm::Sha256));
+    let challenges = a.challenges(t0(), false);
+    assert_eq!(challenges.len(), 1);
+    let md5 = &challenges[0];
+    assert_eq!(md5.algorithm, Algorithm::Md5);
+    assert!(md5.to_string().contains("algorithm=MD5"));
+    assert_eq!(
+        verify(&mut a, t0(), &answer(md5, 1)),
+        Verdict::Authenticated
+    );
+    let sha = Challenge {
+        algorithm: Algorithm::Sha256,
+        ..md5.clone()
+    };
+    assert_eq!(
+        verify(&mut a, t0(), &answer(&sha, 2)),
+        Verdict::Failed(Failure::AlgorithmNotOffered)
+    );
 }

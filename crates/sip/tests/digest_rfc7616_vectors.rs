@@ -115,7 +115,7 @@ fn rfc2069_form_without_qop() {
 fn rfc8760_challenges_sha256_first_and_both_verify() {
     let wall = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let mut auth = Authenticator::new(DigestConfig::new("biloxi.example.com", [7; 32]));
-    let [first, second] = auth.challenges(wall, false);
+    let [first, second] = two(auth.challenges(wall, false));
     assert_eq!(first.algorithm, Algorithm::Sha256);
     assert_eq!(second.algorithm, Algorithm::Md5);
     assert_eq!(first.nonce, second.nonce);
@@ -163,7 +163,7 @@ fn stored_ha1_in_upper_case_still_verifies() {
         md5: s.md5.as_ref().map(|h| h.to_ascii_uppercase()),
         sha256: None,
     };
-    let [_, md5] = auth.challenges(wall, false);
+    let [_, md5] = two(auth.challenges(wall, false));
     let c = md5.answer(
         "a",
         s.md5.as_deref().unwrap(),
@@ -176,4 +176,9 @@ fn stored_ha1_in_upper_case_still_verifies() {
         auth.verify(wall, &c, &Method::Register, b"sip:d", Some(&upper)),
         Verdict::Authenticated
     );
+}
+
+/// The two challenges of the default configuration (SHA-256, MD5).
+fn two(challenges: Vec<Challenge>) -> [Challenge; 2] {
+    challenges.try_into().expect("SHA-256 and MD5 offered")
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hotline_sip::digest::{Challenge, DigestSecrets, NonceCount};
+use hotline_sip::digest::{Algorithm, Challenge, DigestSecrets, NonceCount};
 use hotline_sip::endpoint::{Peer, Transport};
 use hotline_sip::message::{HeaderName, Message, Method};
 use hotline_sip::registrar::{
@@ -26,6 +26,10 @@ struct Shell {
 
 impl Shell {
     fn new() -> Self {
+        Self::with_config(RegisterConfig::new(DOMAIN, [9; 32]))
+    }
+
+    fn with_config(config: RegisterConfig) -> Self {
         let mut accounts = HashMap::new();
         accounts.insert(
             "ana".to_owned(),
@@ -36,7 +40,7 @@ impl Shell {
             DigestSecrets::from_password("beto", DOMAIN, "battery staple"),
         );
         Self {
-            handler: RegisterHandler::new(RegisterConfig::new(DOMAIN, [9; 32])),
+            handler: RegisterHandler::new(config),
             accounts,
             now: Instant::now(),
             wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
@@ -140,8 +144,16 @@ impl Phone {
             .iter()
             .map(|v| Challenge::parse(v.as_bytes()).unwrap())
             .collect();
-        let pick = if self.prefer_md5 { 1 } else { 0 };
-        self.challenge = Some(challenges[pick].clone());
+        let want = if self.prefer_md5 {
+            Algorithm::Md5
+        } else {
+            Algorithm::Sha256
+        };
+        let pick = challenges
+            .iter()
+            .find(|c| c.algorithm == want)
+            .unwrap_or(&challenges[0]);
+        self.challenge = Some(pick.clone());
         self.nc = 0;
     }
 }
@@ -226,6 +238,71 @@ fn an_md5_only_phone_registers_too() {
     let mut phone = Phone::new("ana", "correct horse");
     phone.prefer_md5 = true;
     assert_eq!(register_ana(&mut shell, &mut phone).status(), 200);
+}
+
+fn md5_only_shell() -> Shell {
+    let mut config = RegisterConfig::new(DOMAIN, [9; 32]);
+    config.digest.algorithms = vec![Algorithm::Md5];
+    Shell::with_config(config)
+}
+
+#[test]
+fn md5_only_config_offers_one_md5_challenge_and_accepts_md5() {
+    let mut shell = md5_only_shell();
+    let mut phone = Phone::new("ana", "correct horse");
+    let first = phone.register(CONTACT);
+    let out = shell.send(&phone, &first);
+    assert_eq!(out.decision, Decision::Challenge { stale: false });
+    let www = headers(&parsed(&out), HeaderName::WwwAuthenticate);
+    assert_eq!(www.len(), 1, "{www:?}");
+    assert!(www[0].contains("algorithm=MD5"), "{www:?}");
+    assert!(!www[0].contains("SHA-256"), "{www:?}");
+    phone.take_challenge(&out);
+    assert_eq!(phone.challenge.as_ref().unwrap().algorithm, Algorithm::Md5);
+    let second = phone.register(CONTACT);
+    let out = shell.send(&phone, &second);
+    assert_eq!(out.status(), 200, "{:?}", out.decision);
+    assert_eq!(out.auth_log, None);
+}
+
+#[test]
+fn md5_only_config_refuses_a_sha256_response_as_a_failure() {
+    let mut shell = md5_only_shell();
+    let mut phone = Phone::new("ana", "correct horse");
+    let first = phone.register(CONTACT);
+    let out = shell.send(&phone, &first);
+    phone.take_challenge(&out);
+    // The right password, hashed with the algorithm we did not offer.
+    let mut forged = phone.challenge.clone().unwrap();
+    forged.algorithm = Algorithm::Sha256;
+    phone.challenge = Some(forged);
+    let second = phone.register(CONTACT);
+    let out = shell.send(&phone, &second);
+    assert_eq!(out.decision, Decision::Challenge { stale: false });
+    assert_eq!(
+        out.auth_log.as_deref(),
+        Some("hotline auth failure source=198.51.100.7 user=\"ana\" reason=algorithm-not-offered")
+    );
+    let www = headers(&parsed(&out), HeaderName::WwwAuthenticate);
+    assert_eq!(www.len(), 1);
+    assert!(www[0].contains("algorithm=MD5"));
+    assert!(shell.events().is_empty(), "nothing registered");
+    assert!(
+        shell
+            .handler
+            .registrar()
+            .lookup(shell.now, "sip:ana@hotline.example")
+            .is_empty()
+    );
+
+    // The default configuration takes the same SHA-256 credentials.
+    let mut shell = Shell::new();
+    let mut phone = Phone::new("ana", "correct horse");
+    assert_eq!(register_ana(&mut shell, &mut phone).status(), 200);
+    assert_eq!(
+        phone.challenge.as_ref().unwrap().algorithm,
+        Algorithm::Sha256
+    );
 }
 
 #[test]
