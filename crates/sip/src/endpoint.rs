@@ -1,6 +1,8 @@
-//! The user-agent server: matches messages to transactions (RFC 3261 §17.2.3)
-//! and dialogs (§12.2.2), answers what needs no application decision
-//! (OPTIONS, CANCEL, BYE, errors), and reports calls to the application.
+//! The user agent: as a server it matches messages to transactions (RFC 3261
+//! §17.2.3) and dialogs (§12.2.2), answers what needs no application
+//! decision (OPTIONS, CANCEL, BYE, errors), and reports calls to the
+//! application; as a client it places the calls the application asks for
+//! (the operator leg of a B2BUA, see "Outgoing calls" below).
 //!
 //! Sans-IO: the shell feeds datagrams or framed messages with `now` and the
 //! peer they came from, then drains [`Endpoint::poll_transmit`] and
@@ -27,6 +29,19 @@
 //! | a method we do not implement | 501 with Allow |
 //! | REGISTER, with [`Config::registrar`] off | 501 with Allow |
 //! | REGISTER the application left unanswered for 64·T1 | 503 with Retry-After |
+//!
+//! And to the responses to an INVITE we sent ([`Endpoint::invite`]):
+//!
+//! | response | what the endpoint does |
+//! | --- | --- |
+//! | 100 | nothing to report; a CANCEL that waited for a provisional response goes |
+//! | 101-199 | [`Event::Progress`] (first of each code), and that CANCEL |
+//! | the first 2xx | ACK (§13.2.2.4), [`Event::Answered`] |
+//! | the same 2xx again (same To tag) | the same ACK again, until Timer M |
+//! | a 2xx of another dialog (fork), or after a hangup | ACK, then BYE |
+//! | 300-699 | ACK in the transaction (§17.1.1.3), [`EndReason::Failed`] |
+//! | none in 64·T1 (Timer B) | [`EndReason::Failed`]`(408)` |
+//! | a response to our CANCEL | matched by branch *and* CSeq method, never taken for the INVITE's |
 //!
 //! # REGISTER
 //! With [`Config::registrar`] on, a REGISTER (with or without a To tag: it
@@ -56,6 +71,51 @@
 //! In-dialog requests go to the address the INVITE came from (symmetric
 //! signalling, as behind NAT) rather than to a DNS resolution of the Contact
 //! (RFC 3263 is not implemented); the Request-URI and Route set follow §12.2.1.
+//!
+//! # Outgoing calls
+//! [`Endpoint::invite`] sends an INVITE ([`OutgoingCall`]: the registered
+//! contact's [`Peer`] and Contact URI, the To URI, our user and display
+//! name, the SDP offer) with a fresh Call-ID, From tag and branch, CSeq 1,
+//! `Contact: <sip:hotline@our-address>` (`;transport=tcp` over TCP), Allow,
+//! User-Agent and Max-Forwards 70, and no Supported (no extension is asked
+//! for: no 100rel, no session timers). It runs in an INVITE client
+//! transaction (Timers A and B over UDP, B alone over TCP). Every request of
+//! the call, ACKs included, goes to that peer, whatever the Contact or
+//! Route set says (the phone registered from there, behind NAT or not).
+//!
+//! - Responses are matched by the top Via's branch and the CSeq method
+//!   (§17.1.3): a CANCEL shares its INVITE's branch.
+//! - The first 2xx creates the dialog (§12.1.2, [`Dialog::from_2xx`]): the
+//!   remote target is its Contact, the route set its Record-Route reversed.
+//!   The endpoint ACKs it itself (§13.2.2.4: a new transaction, CSeq 1 ACK,
+//!   through the route set), ACKs each retransmission of it with the same
+//!   ACK until Timer M, and reports [`Event::Answered`]. A 2xx with another
+//!   To tag (a fork) gets its own ACK, then BYE.
+//! - A 300-699 is ACKed by the transaction with the INVITE's branch
+//!   (§17.1.1.3) and ends the call with [`EndReason::Failed`]; so do Timer B
+//!   (408) and [`Endpoint::transport_error`] (503).
+//! - [`Endpoint::hangup`] before the final response reports
+//!   [`EndReason::LocalHangup`] at once and cancels (§9.1): the CANCEL (same
+//!   Request-URI, Via, From, To, Call-ID and CSeq number as the INVITE) goes
+//!   at once if a provisional response came, else when the first one comes;
+//!   if none comes, Timer B ends the INVITE. The 487 is ACKed by the
+//!   transaction; a 2xx that raced the CANCEL gets ACK and BYE; with no
+//!   final response 64·T1 after the CANCEL the INVITE is given up on.
+//! - Once answered the call is like an incoming one: [`Endpoint::hangup`]
+//!   sends BYE (CSeq 2, then on), and the peer's requests in the dialog (To
+//!   tag = our From tag) are answered as in the table above: BYE → 200 and
+//!   [`EndReason::RemoteBye`]; re-INVITE → [`Event::ReInvite`], answered
+//!   with [`Endpoint::accept_reinvite`] or [`Endpoint::reject_reinvite`];
+//!   INFO → 200 and [`Event::Info`]; OPTIONS → 200.
+//! - Outgoing calls do not count in [`Endpoint::active_calls`] (nor against
+//!   [`Config::max_calls`]); [`Endpoint::outgoing_calls`] counts them.
+//!
+//! Not implemented on this side: early dialogs (a request in the dialog of a
+//! 1xx before the 2xx gets 481), reliable provisional responses (100rel,
+//! PRACK), an INVITE without an offer (the ACK carries no answer),
+//! authentication challenges (401/407 end the call like any failure), and
+//! redirection (3xx ends the call). A call that keeps ringing has no
+//! timeout of its own: the application hangs up.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -65,10 +125,11 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::dialog::Dialog;
-use crate::message::{HeaderName, Message, Method, ParseError};
+use crate::message::{HeaderName, Message, Method, ParseError, is_token_char};
 use crate::response::{response, udp_response_destination};
 use crate::transaction::{
-    self, InviteServer, NonInviteClient, NonInviteServer, invite_server, non_invite_client,
+    self, InviteClient, InviteServer, NonInviteClient, NonInviteServer, invite_client,
+    invite_server, non_invite_client,
 };
 use crate::uri::{Scheme, Uri};
 
@@ -149,6 +210,10 @@ pub enum EndReason {
     LocalHangup,
     /// The application rejected the call with this status.
     Rejected(u16),
+    /// Our outgoing INVITE ([`Endpoint::invite`]) failed: the 300-699 status
+    /// it got, 408 when no response came within 64·T1 (Timer B), 503 on a
+    /// transport error ([`Endpoint::transport_error`]).
+    Failed(u16),
 }
 
 /// What the application learns.
@@ -178,6 +243,24 @@ pub enum Event {
         content_type: Bytes,
         /// The body.
         body: Bytes,
+    },
+    /// A provisional response (101-199) to our INVITE ([`Endpoint::invite`]);
+    /// the first of each status code only.
+    Progress {
+        /// The call.
+        call: CallHandle,
+        /// The status code (180 Ringing, 183 Session Progress, ...).
+        status: u16,
+        /// Its SDP body (early media), if any.
+        sdp: Option<Bytes>,
+    },
+    /// The first 2xx to our INVITE ([`Endpoint::invite`]): the call is
+    /// established, and the endpoint has sent the ACK.
+    Answered {
+        /// The call.
+        call: CallHandle,
+        /// The answer (SDP body of the 2xx), if any.
+        sdp: Option<Bytes>,
     },
     /// The call is over; the handle is no longer valid.
     Ended {
@@ -239,6 +322,36 @@ pub struct IncomingCall {
     pub to_user: Option<String>,
     /// The SDP offer, or None for an offerless INVITE.
     pub sdp: Option<Bytes>,
+}
+
+/// An outgoing INVITE the application asks for ([`Endpoint::invite`]), e.g.
+/// to an operator's registered softphone.
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Where to send it: the registered contact's source address, transport
+    /// and TCP connection. Every request and ACK of the call goes there.
+    pub peer: Peer,
+    /// The Request-URI: the registered Contact URI, a plain URI (e.g.
+    /// `sip:op1@192.0.2.7:5070`). Anything else is replaced by
+    /// `sip:<peer address>`.
+    pub request_uri: String,
+    /// The To URI, a plain URI (e.g. `sip:op1@hotline.local`); anything
+    /// else is replaced by the Request-URI.
+    pub to: String,
+    /// Our user part in From (escaped as needed; empty: `hotline`).
+    pub from_user: String,
+    /// The display name in From, shown on the phone (e.g. `QU 4821`);
+    /// written as a quoted string, `"` and `\` escaped and control
+    /// characters replaced by spaces. Empty: none.
+    pub from_display: String,
+    /// Our SDP offer (empty: an INVITE without a body; the ACK never carries
+    /// one, so the answer to an offer in the 2xx cannot be given).
+    pub sdp: Bytes,
+    /// More header lines (name, value). Names that are not tokens, and the
+    /// headers the endpoint writes itself (Via, From, To, Call-ID, CSeq,
+    /// Contact, Max-Forwards, Content-Type, Content-Length), are dropped;
+    /// CR and LF in values become spaces.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 /// Endpoint settings.
@@ -325,8 +438,43 @@ struct ClientTx {
     machine: NonInviteClient,
     peer: Peer,
     branch: Bytes,
-    /// The application's id of the request (None: our own BYE).
+    /// Its method: a response must name it in CSeq (a CANCEL shares the
+    /// branch of its INVITE).
+    method: Method,
+    /// The application's id of the request (None: our own BYE or CANCEL).
     notify: Option<RequestId>,
+}
+
+/// How far a hangup before the final response got (RFC 3261 §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    /// Not hung up (or no longer needed: a final response came).
+    No,
+    /// Hung up before any provisional response: the CANCEL waits for one.
+    Wanted,
+    /// The CANCEL was sent.
+    Sent,
+}
+
+/// An INVITE we sent ([`Endpoint::invite`]) and its client transaction.
+struct OutgoingTx {
+    machine: InviteClient,
+    peer: Peer,
+    branch: Bytes,
+    /// The call it was sent for. The application still holds it while
+    /// `Endpoint::outgoing` maps it to this transaction.
+    call: CallHandle,
+    /// The INVITE as sent: CANCEL and the ACK of a 300-699 copy it, and a
+    /// 2xx's dialog starts from it.
+    invite: Message,
+    /// Provisional codes already reported as [`Event::Progress`].
+    reported: Vec<u16>,
+    /// The ACK sent for each 2xx, by To tag, resent to its retransmissions.
+    acks: Vec<(Bytes, Bytes)>,
+    cancel: Cancel,
+    /// After a CANCEL: when the INVITE is given up on if no final response
+    /// came (64·T1, §9.1).
+    give_up: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,8 +495,11 @@ struct Call {
     state: CallState,
     dialog: Dialog,
     peer: Peer,
-    /// The initial INVITE's transaction.
-    invite_tx: TxKey,
+    /// The initial INVITE's server transaction (None for an outgoing call).
+    invite_tx: Option<TxKey>,
+    /// We sent the INVITE ([`Endpoint::invite`]); the call is in the map once
+    /// answered, always [`CallState::Confirmed`].
+    outgoing: bool,
     /// A re-INVITE waiting for the application.
     reinvite_tx: Option<TxKey>,
 }
@@ -358,6 +509,7 @@ struct Call {
 enum Owner {
     Server(u64),
     Client(u64),
+    Invite(u64),
 }
 
 /// The UAS endpoint.
@@ -370,7 +522,14 @@ pub struct Endpoint {
     merged: HashMap<MergeKey, u64>,
     servers: HashMap<u64, (TxKey, ServerTx)>,
     clients: HashMap<u64, ClientTx>,
+    /// Branch → non-INVITE client transaction.
     client_branches: HashMap<Bytes, u64>,
+    /// Our INVITE client transactions ([`Endpoint::invite`]).
+    invites: HashMap<u64, OutgoingTx>,
+    /// Branch → INVITE client transaction.
+    invite_branches: HashMap<Bytes, u64>,
+    /// Outgoing calls not answered yet → their INVITE client transaction.
+    outgoing: HashMap<CallHandle, u64>,
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, our tag) → call.
     dialogs: HashMap<(Bytes, String), CallHandle>,
@@ -389,6 +548,8 @@ impl std::fmt::Debug for Endpoint {
             .field("calls", &self.calls.len())
             .field("server_transactions", &self.servers.len())
             .field("client_transactions", &self.clients.len())
+            .field("invite_client_transactions", &self.invites.len())
+            .field("outgoing_unanswered", &self.outgoing.len())
             .finish()
     }
 }
@@ -406,6 +567,9 @@ impl Endpoint {
             servers: HashMap::new(),
             clients: HashMap::new(),
             client_branches: HashMap::new(),
+            invites: HashMap::new(),
+            invite_branches: HashMap::new(),
+            outgoing: HashMap::new(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             deadlines: HashMap::new(),
@@ -422,23 +586,33 @@ impl Endpoint {
         self.accepting = accepting;
     }
 
-    /// Calls in progress (from INVITE to end).
+    /// Incoming calls in progress (from INVITE to end), what
+    /// [`Config::max_calls`] bounds. Outgoing calls do not count.
     pub fn active_calls(&self) -> usize {
         self.calls
             .values()
-            .filter(|c| c.state != CallState::HungUp)
+            .filter(|c| !c.outgoing && c.state != CallState::HungUp)
             .count()
+    }
+
+    /// Outgoing calls ([`Endpoint::invite`]) the application holds: ringing
+    /// or answered, until [`Event::Ended`].
+    pub fn outgoing_calls(&self) -> usize {
+        self.outgoing.len() + self.calls.values().filter(|c| c.outgoing).count()
     }
 
     /// Open transactions, for metrics.
     pub fn transactions(&self) -> usize {
-        self.servers.len() + self.clients.len()
+        self.servers.len() + self.clients.len() + self.invites.len()
     }
 
-    /// Requests we sent (BYE) still waiting for their final response, and
-    /// BYEs still waiting to be sent (a hangup before the ACK, §15): a shell
-    /// that drains before exiting waits for these. The application's own
-    /// requests ([`send_options`](Self::send_options)) do not count.
+    /// Requests we sent (BYE, CANCEL) still waiting for their final
+    /// response, BYEs still waiting to be sent (a hangup before the ACK,
+    /// §15), and outgoing INVITEs hung up before their final response (the
+    /// CANCEL waits for a provisional response, or the INVITE for its 487,
+    /// to which a racing 2xx would need ACK and BYE): a shell that drains
+    /// before exiting waits for these. The application's own requests
+    /// ([`send_options`](Self::send_options)) do not count.
     pub fn pending_requests(&self) -> usize {
         let waiting = self.clients.values().filter(|c| {
             c.notify.is_none()
@@ -448,7 +622,14 @@ impl Endpoint {
                 )
         });
         let deferred = self.calls.values().filter(|c| c.state == CallState::HungUp);
-        waiting.count() + deferred.count()
+        let cancelled = self.invites.values().filter(|tx| {
+            tx.cancel != Cancel::No
+                && matches!(
+                    tx.machine.state(),
+                    invite_client::State::Calling | invite_client::State::Proceeding
+                )
+        });
+        waiting.count() + deferred.count() + cancelled.count()
     }
 
     /// A datagram arrived (UDP).
@@ -780,7 +961,8 @@ impl Endpoint {
                 state: CallState::Early,
                 dialog,
                 peer,
-                invite_tx: key,
+                invite_tx: Some(key),
+                outgoing: false,
                 reinvite_tx: None,
             },
         );
@@ -885,7 +1067,9 @@ impl Endpoint {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let invite = std::iter::once(&c.invite_tx)
+        let invite = c
+            .invite_tx
+            .iter()
             .chain(&c.reinvite_tx)
             .filter_map(|key| self.server_keys.get(key).copied())
             .find(|id| {
@@ -921,7 +1105,7 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let first = if c.invite_tx == key {
+        let first = if c.invite_tx.as_ref() == Some(&key) {
             match c.state {
                 CallState::Answered => {
                     c.state = CallState::Confirmed;
@@ -971,7 +1155,8 @@ impl Endpoint {
         let Some(c) = self.calls.get(&call) else {
             return Vec::new();
         };
-        std::iter::once(&c.invite_tx)
+        c.invite_tx
+            .iter()
             .chain(&c.reinvite_tx)
             .filter_map(|key| self.server_keys.get(key).copied())
             .collect()
@@ -1055,14 +1240,27 @@ impl Endpoint {
         }
     }
 
+    /// A response: matched to its client transaction by the top Via's
+    /// branch and the CSeq method (§17.1.3; a CANCEL shares its INVITE's
+    /// branch).
     fn handle_response(&mut self, now: Instant, msg: Message) {
         let Some(code) = msg.status() else { return };
         let Ok(via) = msg.top_via() else { return };
         let Some(branch) = via.branch() else { return };
+        let Ok(cseq) = msg.cseq() else { return };
+        if cseq.method == Method::Invite {
+            if let Some(&id) = self.invite_branches.get(branch) {
+                self.invite_response(now, id, code, &msg);
+            }
+            return;
+        }
         let Some(&id) = self.client_branches.get(branch) else {
             return;
         };
         if let Some(tx) = self.clients.get_mut(&id) {
+            if tx.method != cseq.method {
+                return;
+            }
             let deliver = tx.machine.handle_response(now, code);
             if let (true, 200.., Some(request)) = (deliver, code, tx.notify) {
                 self.events.push_back(Event::RequestAnswered {
@@ -1115,6 +1313,18 @@ impl Endpoint {
                         self.flush_client(now, id);
                     }
                 }
+                Owner::Invite(id) => {
+                    if let Some(tx) = self.invites.get_mut(&id) {
+                        if tx.give_up.is_some_and(|at| at <= now) {
+                            // §9.1: no final response 64·T1 after the CANCEL;
+                            // the INVITE is considered cancelled.
+                            self.forget_outgoing_tx(id);
+                        } else {
+                            tx.machine.handle_timeout(now);
+                            self.flush_outgoing(now, id);
+                        }
+                    }
+                }
             }
         }
         self.drain_finished(now);
@@ -1148,7 +1358,7 @@ impl Endpoint {
         if c.state != CallState::Early || !(101..=199).contains(&code) {
             return;
         }
-        if let Some(&id) = self.server_keys.get(&c.invite_tx) {
+        if let Some(&id) = c.invite_tx.as_ref().and_then(|k| self.server_keys.get(k)) {
             self.respond_simple(now, id, code, &[]);
         }
         self.drain_finished(now);
@@ -1198,7 +1408,34 @@ impl Endpoint {
     /// Between our 2xx and its ACK the call ends for the application at once,
     /// but the BYE waits for the ACK, or for Timer L if none comes (RFC 3261
     /// §15); the 2xx is retransmitted meanwhile.
+    ///
+    /// An outgoing call ([`invite`](Self::invite)) not answered yet is
+    /// cancelled (RFC 3261 §9.1): at once if a provisional response came,
+    /// else as soon as one comes (or Timer B ends the INVITE); the
+    /// application gets [`EndReason::LocalHangup`] at once. A 2xx that races
+    /// the CANCEL gets ACK and BYE. An answered outgoing call gets a BYE.
     pub fn hangup(&mut self, now: Instant, call: CallHandle) {
+        if let Some(id) = self.outgoing.remove(&call) {
+            let proceeding = self
+                .invites
+                .get(&id)
+                .map(|tx| tx.machine.state() == invite_client::State::Proceeding);
+            match proceeding {
+                Some(true) => self.send_cancel(now, id),
+                Some(false) => {
+                    if let Some(tx) = self.invites.get_mut(&id) {
+                        tx.cancel = Cancel::Wanted;
+                    }
+                }
+                None => {}
+            }
+            self.events.push_back(Event::Ended {
+                call,
+                reason: EndReason::LocalHangup,
+            });
+            self.drain_finished(now);
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -1303,23 +1540,353 @@ impl Endpoint {
             fmt_hostport(peer.local, peer.transport),
             self.config.user_agent,
         );
-        let reliable = peer.transport == Transport::Tcp;
-        let machine =
-            NonInviteClient::new(now, &self.config.timers, reliable, Bytes::from(request));
+        let id = self.start_client(
+            now,
+            peer,
+            Bytes::from(branch),
+            Method::Options,
+            Bytes::from(request),
+            true,
+        );
+        RequestId(id)
+    }
+
+    /// Places an outgoing call (the operator leg of a B2BUA): sends an INVITE
+    /// with `call.sdp` as the offer through an INVITE client transaction
+    /// (retransmitted on Timer A over UDP; Timer B gives up after 64·T1) and
+    /// returns the call's handle.
+    ///
+    /// Then, as events: [`Event::Progress`] for the first provisional
+    /// response of each code (101-199), [`Event::Answered`] for the first 2xx
+    /// (the endpoint ACKs it and every retransmission of it), or
+    /// [`Event::Ended`] with [`EndReason::Failed`] (300-699, ACKed by the
+    /// transaction; 408 on Timer B; 503 on a transport error). Once
+    /// answered, the call behaves like an incoming one: [`hangup`](Self::hangup)
+    /// sends BYE, and the peer's BYE, re-INVITE, INFO and OPTIONS are handled
+    /// as for incoming calls. See the module documentation, "Outgoing calls".
+    pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> CallHandle {
+        let peer = call.peer;
+        let target = plain_uri(&call.request_uri).unwrap_or_else(|| format!("sip:{}", peer.remote));
+        let to = plain_uri(&call.to).unwrap_or_else(|| target.clone());
+        let branch = self.random_branch();
+        let tag = self.random_tag();
+        let call_id = format!("{:016x}@hotline", self.rng_u64());
+        let user = if call.from_user.is_empty() {
+            "hotline".to_owned()
+        } else {
+            escape_user(&call.from_user)
+        };
+        let display = if call.from_display.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", quoted_string(&call.from_display))
+        };
+        let mut text = format!(
+            "INVITE {target} SIP/2.0\r\n\
+             Via: {via}\r\n\
+             Max-Forwards: 70\r\n\
+             From: {display}<sip:{user}@{local}>;tag={tag}\r\n\
+             To: <{to}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:hotline@{contact}>\r\n\
+             Allow: {allow}\r\n\
+             User-Agent: {ua}\r\n",
+            via = via_value(peer, &branch),
+            local = peer.local,
+            contact = fmt_hostport(peer.local, peer.transport),
+            allow = self.allow(),
+            ua = self.config.user_agent,
+        );
+        for (name, value) in &call.extra_headers {
+            if extra_header_allowed(name) {
+                let value = value.replace(['\r', '\n'], " ");
+                text.push_str(&format!("{name}: {}\r\n", value.trim()));
+            }
+        }
+        if !call.sdp.is_empty() {
+            text.push_str("Content-Type: application/sdp\r\n");
+        }
+        text.push_str(&format!("Content-Length: {}\r\n\r\n", call.sdp.len()));
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(&call.sdp);
+        let bytes = Bytes::from(bytes);
         let id = self.next_id();
+        let handle = CallHandle(self.next_id());
+        let Ok(invite) = Message::parse_datagram(bytes.clone()) else {
+            // Cannot happen with the escaping above; the call fails rather
+            // than sending what we could not read ourselves.
+            self.events.push_back(Event::Ended {
+                call: handle,
+                reason: EndReason::Failed(500),
+            });
+            return handle;
+        };
+        let reliable = peer.transport == Transport::Tcp;
+        let machine = InviteClient::new(now, &self.config.timers, reliable, bytes);
         let branch = Bytes::from(branch);
-        self.client_branches.insert(branch.clone(), id);
-        self.clients.insert(
+        self.invite_branches.insert(branch.clone(), id);
+        self.invites.insert(
             id,
-            ClientTx {
+            OutgoingTx {
                 machine,
                 peer,
                 branch,
-                notify: Some(RequestId(id)),
+                call: handle,
+                invite,
+                reported: Vec::new(),
+                acks: Vec::new(),
+                cancel: Cancel::No,
+                give_up: None,
             },
         );
-        self.flush_client(now, id);
-        RequestId(id)
+        self.outgoing.insert(handle, id);
+        self.flush_outgoing(now, id);
+        self.drain_finished(now);
+        handle
+    }
+
+    /// The transport could not reach `peer` (its TCP connection failed or
+    /// closed, or an ICMP error came back for UDP): every client transaction
+    /// to it ends (RFC 3261 §17.1.4). An outgoing call not answered yet ends
+    /// with [`EndReason::Failed`]`(503)`; an OPTIONS of
+    /// [`send_options`](Self::send_options) is reported as
+    /// [`Event::RequestTimedOut`]. Transactions match by transport, remote
+    /// address and connection id.
+    pub fn transport_error(&mut self, now: Instant, peer: Peer) {
+        let same = |p: &Peer| {
+            p.transport == peer.transport
+                && p.remote == peer.remote
+                && p.connection == peer.connection
+        };
+        let mut invites: Vec<u64> = self
+            .invites
+            .iter()
+            .filter(|(_, tx)| same(&tx.peer))
+            .map(|(&id, _)| id)
+            .collect();
+        invites.sort_unstable();
+        for id in invites {
+            if let Some(tx) = self.invites.get_mut(&id) {
+                tx.machine.transport_error();
+            }
+            self.flush_outgoing(now, id);
+        }
+        let mut clients: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, tx)| same(&tx.peer))
+            .map(|(&id, _)| id)
+            .collect();
+        clients.sort_unstable();
+        for id in clients {
+            if let Some(tx) = self.clients.get_mut(&id) {
+                tx.machine.transport_error();
+            }
+            self.flush_client(now, id);
+        }
+        self.drain_finished(now);
+    }
+
+    /// A response to our INVITE `id` (matched by branch, CSeq method INVITE).
+    fn invite_response(&mut self, now: Instant, id: u64, code: u16, msg: &Message) {
+        let ua = self.config.user_agent.clone();
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        // §17.1.1.3: the ACK of a 300-699 is part of the INVITE transaction.
+        let ack = (300..=699).contains(&code).then(|| {
+            let to = msg
+                .header(HeaderName::To)
+                .or_else(|| tx.invite.header(HeaderName::To))
+                .unwrap_or_default();
+            copy_invite(&tx.invite, "ACK", to, &ua)
+        });
+        if tx.machine.handle_response(now, code, ack) {
+            match code {
+                100..=199 => self.outgoing_provisional(now, id, code, msg),
+                200..=299 => self.outgoing_2xx(now, id, msg),
+                _ => self.outgoing_failed(id, code),
+            }
+        }
+        self.flush_outgoing(now, id);
+    }
+
+    /// Whether the application still holds the call of INVITE `id`, not
+    /// answered yet.
+    fn outgoing_live(&self, id: u64) -> bool {
+        self.invites
+            .get(&id)
+            .is_some_and(|tx| self.outgoing.get(&tx.call) == Some(&id))
+    }
+
+    fn outgoing_provisional(&mut self, now: Instant, id: u64, code: u16, msg: &Message) {
+        let live = self.outgoing_live(id);
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        if live && code != 100 && !tx.reported.contains(&code) {
+            tx.reported.push(code);
+            self.events.push_back(Event::Progress {
+                call: tx.call,
+                status: code,
+                sdp: sdp_body(msg),
+            });
+        }
+        if tx.cancel == Cancel::Wanted {
+            // §9.1: the CANCEL waited for this provisional response.
+            self.send_cancel(now, id);
+        }
+    }
+
+    /// A 2xx to our INVITE (§13.2.2.4): ACKed every time, with the same ACK
+    /// for the same To tag. The first one answers the call if the
+    /// application still holds it; any other dialog (another fork, or a 2xx
+    /// that raced our CANCEL) gets ACK and BYE.
+    fn outgoing_2xx(&mut self, now: Instant, id: u64, msg: &Message) {
+        let live = self.outgoing_live(id);
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        let tag = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag())
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default();
+        let peer = tx.peer;
+        if let Some((_, ack)) = tx.acks.iter().find(|(t, _)| *t == tag) {
+            let payload = ack.clone();
+            self.transmits.push_back(Transmit { peer, payload });
+            return;
+        }
+        let Some(mut dialog) = Dialog::from_2xx(&tx.invite, msg) else {
+            self.refused(peer, None, "unusable 2xx to our INVITE".into());
+            return;
+        };
+        let call = tx.call;
+        let invite_seq = dialog.local_seq;
+        tx.cancel = Cancel::No;
+        tx.give_up = None;
+        let ua = self.config.user_agent.clone();
+        let branch = self.random_branch();
+        let ack = dialog.ack(invite_seq, &via_value(peer, &branch), &ua);
+        if let Some(tx) = self.invites.get_mut(&id) {
+            tx.acks.push((tag, ack.clone()));
+        }
+        self.transmits.push_back(Transmit { peer, payload: ack });
+        if live {
+            self.outgoing.remove(&call);
+            self.dialogs
+                .insert((dialog.call_id.clone(), dialog.local_tag.clone()), call);
+            self.calls.insert(
+                call,
+                Call {
+                    state: CallState::Confirmed,
+                    dialog,
+                    peer,
+                    invite_tx: None,
+                    outgoing: true,
+                    reinvite_tx: None,
+                },
+            );
+            self.events.push_back(Event::Answered {
+                call,
+                sdp: sdp_body(msg),
+            });
+        } else {
+            let branch = self.random_branch();
+            let bye = dialog.request("BYE", &via_value(peer, &branch), &ua, &[], None);
+            self.start_client(now, peer, Bytes::from(branch), Method::Bye, bye, false);
+        }
+    }
+
+    /// A 300-699 to our INVITE (the transaction has ACKed it).
+    fn outgoing_failed(&mut self, id: u64, code: u16) {
+        let live = self.outgoing_live(id);
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        tx.cancel = Cancel::No;
+        tx.give_up = None;
+        let call = tx.call;
+        if live {
+            self.outgoing.remove(&call);
+            self.events.push_back(Event::Ended {
+                call,
+                reason: EndReason::Failed(code),
+            });
+        }
+    }
+
+    /// Sends the CANCEL of INVITE `id` (§9.1): a non-INVITE transaction of
+    /// its own with the INVITE's branch, and a deadline of 64·T1 for the
+    /// INVITE's final response.
+    fn send_cancel(&mut self, now: Instant, id: u64) {
+        let ua = self.config.user_agent.clone();
+        let timeout = self.config.timers.timeout();
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        if tx.cancel == Cancel::Sent {
+            return;
+        }
+        let to = tx.invite.header(HeaderName::To).unwrap_or_default();
+        let cancel = copy_invite(&tx.invite, "CANCEL", to, &ua);
+        tx.cancel = Cancel::Sent;
+        tx.give_up = Some(now + timeout);
+        let (peer, branch) = (tx.peer, tx.branch.clone());
+        self.start_client(now, peer, branch, Method::Cancel, cancel, false);
+        self.arm(Owner::Invite(id));
+    }
+
+    /// Moves an INVITE client machine's output to the endpoint's queues; a
+    /// timeout or transport error fails the call if the application still
+    /// holds it.
+    fn flush_outgoing(&mut self, _now: Instant, id: u64) {
+        let live = self.outgoing_live(id);
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return;
+        };
+        let peer = tx.peer;
+        while let Some(payload) = tx.machine.poll_transmit() {
+            self.transmits.push_back(Transmit { peer, payload });
+        }
+        let mut failed = None;
+        while let Some(e) = tx.machine.poll_event() {
+            match e {
+                invite_client::Event::Timeout => failed = Some(408),
+                invite_client::Event::TransportError => failed = Some(503),
+                invite_client::Event::Terminated => {}
+            }
+        }
+        let call = tx.call;
+        if let (Some(code), true) = (failed, live) {
+            self.outgoing.remove(&call);
+            self.events.push_back(Event::Ended {
+                call,
+                reason: EndReason::Failed(code),
+            });
+        }
+        self.arm(Owner::Invite(id));
+    }
+
+    /// Forgets INVITE client transaction `id` (terminated, or given up on
+    /// after its CANCEL).
+    fn forget_outgoing_tx(&mut self, id: u64) {
+        if let Some(tx) = self.invites.remove(&id) {
+            self.invite_branches.remove(&tx.branch);
+            if self.outgoing.get(&tx.call) == Some(&id) {
+                // Not reached: a transaction ends with the call already
+                // answered, failed or hung up. Never leave a handle behind.
+                self.outgoing.remove(&tx.call);
+                self.events.push_back(Event::Ended {
+                    call: tx.call,
+                    reason: EndReason::Failed(408),
+                });
+            }
+        }
+        self.deadlines.remove(&Owner::Invite(id));
     }
 
     fn finish_reinvite(&mut self, now: Instant, call: CallHandle, code: u16, sdp: Option<Bytes>) {
@@ -1380,7 +1947,7 @@ impl Endpoint {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if let Some(&id) = self.server_keys.get(&c.invite_tx) {
+        if let Some(&id) = c.invite_tx.as_ref().and_then(|k| self.server_keys.get(k)) {
             self.respond_full(now, id, code, extra, sdp);
         }
     }
@@ -1391,17 +1958,27 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let via = format!(
-            "SIP/2.0/{} {};branch={branch};rport",
-            c.peer.transport.via_token(),
-            fmt_hostport(c.peer.local, c.peer.transport)
-        );
+        let via = via_value(c.peer, &branch);
         let bye = c.dialog.request("BYE", &via, &ua, &[], None);
         let peer = c.peer;
+        self.start_client(now, peer, Bytes::from(branch), Method::Bye, bye, false);
+    }
+
+    /// Starts a non-INVITE client transaction for `request` (whose top Via
+    /// has `branch`); `notify`: the application hears of its outcome. Returns
+    /// its id.
+    fn start_client(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        branch: Bytes,
+        method: Method,
+        request: Bytes,
+        notify: bool,
+    ) -> u64 {
         let reliable = peer.transport == Transport::Tcp;
-        let machine = NonInviteClient::new(now, &self.config.timers, reliable, bye);
+        let machine = NonInviteClient::new(now, &self.config.timers, reliable, request);
         let id = self.next_id();
-        let branch = Bytes::from(branch);
         self.client_branches.insert(branch.clone(), id);
         self.clients.insert(
             id,
@@ -1409,10 +1986,12 @@ impl Endpoint {
                 machine,
                 peer,
                 branch,
-                notify: None,
+                method,
+                notify: notify.then_some(RequestId(id)),
             },
         );
         self.flush_client(now, id);
+        id
     }
 
     /// Ends the call and tells the application why.
@@ -1599,6 +2178,13 @@ impl Endpoint {
             Owner::Client(id) => self.clients.get(id).map_or((None, false), |tx| {
                 (tx.machine.poll_timeout(), tx.machine.is_terminated())
             }),
+            Owner::Invite(id) => self.invites.get(id).map_or((None, false), |tx| {
+                let at = match (tx.machine.poll_timeout(), tx.give_up) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (at, tx.machine.is_terminated())
+            }),
         };
         if done {
             // Forgotten by drain_finished, without scanning every transaction.
@@ -1664,6 +2250,15 @@ impl Endpoint {
                         self.client_branches.remove(&tx.branch);
                     }
                     self.deadlines.remove(&Owner::Client(id));
+                }
+                Owner::Invite(id) => {
+                    if self
+                        .invites
+                        .get(&id)
+                        .is_some_and(|tx| tx.machine.is_terminated())
+                    {
+                        self.forget_outgoing_tx(id);
+                    }
                 }
             }
         }
@@ -1739,6 +2334,114 @@ fn host_bytes<'a>(via: &crate::header::Via<'a>) -> std::borrow::Cow<'a, [u8]> {
         crate::uri::Host::V4(a) => std::borrow::Cow::Owned(a.to_string().into_bytes()),
         crate::uri::Host::V6(a) => std::borrow::Cow::Owned(format!("[{a}]").into_bytes()),
     }
+}
+
+/// The Via value of a request we send to `peer`.
+fn via_value(peer: Peer, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        peer.transport.via_token(),
+        peer.local
+    )
+}
+
+/// `s` if it is a plain SIP, SIPS or tel URI (no name-addr, no white space).
+fn plain_uri(s: &str) -> Option<String> {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b > b' ' && b < 0x7f && b != b'<' && b != b'>' && b != b'"');
+    (plain && Uri::parse(s.as_bytes()).is_ok_and(|u| u.scheme != Scheme::Other))
+        .then(|| s.to_owned())
+}
+
+/// A user part with every character outside `unreserved` and
+/// `user-unreserved` (RFC 3261 §25.1) escaped as `%XX`.
+fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `s` as a quoted string (RFC 3261 §25.1): `"` and `\\` escaped, control
+/// characters (CR and LF included) replaced by spaces.
+fn quoted_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether an application header may go into our INVITE: a token name, not
+/// one the endpoint writes itself.
+fn extra_header_allowed(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(is_token_char)
+        && !matches!(
+            HeaderName::classify(name.as_bytes()),
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
+                | HeaderName::Contact
+                | HeaderName::MaxForwards
+                | HeaderName::ContentLength
+                | HeaderName::ContentType
+                | HeaderName::Allow
+                | HeaderName::UserAgent
+        )
+}
+
+/// A request that copies our INVITE's Request-URI, Via, From, Call-ID, CSeq
+/// number and Route, with `to` as To: the CANCEL (§9.1, with the INVITE's
+/// To) and the ACK of a 300-699 response (§17.1.1.3, with the response's To).
+fn copy_invite(invite: &Message, method: &str, to: &[u8], user_agent: &str) -> Bytes {
+    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+    let mut out = Vec::with_capacity(invite.as_bytes().len().min(1024));
+    let mut put = |parts: &[&[u8]]| parts.iter().for_each(|p| out.extend_from_slice(p));
+    put(&[
+        method.as_bytes(),
+        b" ",
+        invite.request_uri(),
+        b" SIP/2.0\r\n",
+    ]);
+    let via = invite.header(HeaderName::Via).unwrap_or_default();
+    put(&[b"Via: ", via, b"\r\nMax-Forwards: 70\r\n"]);
+    let from = invite.header(HeaderName::From).unwrap_or_default();
+    put(&[b"From: ", from, b"\r\nTo: ", to, b"\r\n"]);
+    let call_id = invite.call_id().unwrap_or_default();
+    put(&[b"Call-ID: ", call_id, b"\r\n"]);
+    put(&[format!("CSeq: {seq} {method}\r\n").as_bytes()]);
+    for route in invite.values(HeaderName::Route) {
+        put(&[b"Route: ", route, b"\r\n"]);
+    }
+    put(&[b"User-Agent: ", user_agent.as_bytes(), b"\r\n"]);
+    put(&[b"Content-Length: 0\r\n\r\n"]);
+    Bytes::from(out)
+}
+
+/// The body of a response if it is SDP (a body without Content-Type counts).
+fn sdp_body(msg: &Message) -> Option<Bytes> {
+    let sdp = msg
+        .content_type()
+        .is_none_or(|t| t.eq_ignore_ascii_case(b"application/sdp"));
+    (sdp && !msg.body().is_empty()).then(|| msg.body_bytes())
 }
 
 /// Where a response goes: the same connection for TCP, §18.2.2 / RFC 3581 for UDP.

@@ -10,7 +10,8 @@
 //! - [`response`]: building responses and in-dialog requests from a request.
 //! - [`transaction`]: the four RFC 3261 §17 transaction machines and their timers.
 //! - [`sdp`]: SDP offer/answer (RFC 3264) for G.711 and telephone-event.
-//! - [`endpoint`]: the user-agent server that ties transactions and dialogs together.
+//! - [`endpoint`]: the user agent that ties transactions and dialogs together: the
+//!   server for incoming calls, the client for the calls it places.
 //! - [`digest`]: digest authentication (RFC 7616, RFC 8760): challenges, credentials, nonces.
 //! - [`registrar`]: REGISTER (RFC 3261 §10.3): bindings, lockout, keep-alives.
 

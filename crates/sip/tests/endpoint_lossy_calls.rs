@@ -93,6 +93,8 @@ impl App {
             Event::Acked { .. } | Event::ReInvite { .. } | Event::Info { .. } => {}
             Event::Refused { reason, .. } => panic!("refused: {reason}"),
             e @ (Event::Register { .. }
+            | Event::Progress { .. }
+            | Event::Answered { .. }
             | Event::RequestAnswered { .. }
             | Event::RequestTimedOut { .. }) => panic!("not a call event: {e:?}"),
         }
