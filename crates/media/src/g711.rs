@@ -12,6 +12,13 @@
 //! # Round trip
 //! `encode(decode(c)) == c` for every code of both laws but one: µ-law has two
 //! zeros, `0xFF` (+0) and `0x7F` (−0); both decode to 0, and 0 encodes to `0xFF`.
+//!
+//! # Transcoding
+//! A bridge between a PCMU leg and a PCMA leg converts each code with one lookup
+//! in a 256-entry table ([`mu_to_a`], [`a_to_mu`], [`transcode_into`]), computed
+//! at compile time as decode in one law then encode in the other: the same
+//! result as going through linear PCM, with the requantisation error of one
+//! G.711 encoding and nothing more.
 
 /// Which of the two G.711 companding laws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +129,59 @@ pub fn encode_into(law: Law, src: &[i16], dst: &mut [u8]) -> usize {
     }
     n
 }
+
+/// The A-law code of the sample a µ-law code decodes to.
+#[inline]
+pub fn mu_to_a(code: u8) -> u8 {
+    MU_TO_A[usize::from(code)]
+}
+
+/// The µ-law code of the sample an A-law code decodes to.
+#[inline]
+pub fn a_to_mu(code: u8) -> u8 {
+    A_TO_MU[usize::from(code)]
+}
+
+/// Convert codes of law `from` in `src` to law `to` in `dst` (a copy when the
+/// laws are the same); returns the number of codes written, the shorter of the
+/// two lengths.
+pub fn transcode_into(from: Law, to: Law, src: &[u8], dst: &mut [u8]) -> usize {
+    let n = src.len().min(dst.len());
+    let table = match (from, to) {
+        (Law::Mu, Law::A) => &MU_TO_A,
+        (Law::A, Law::Mu) => &A_TO_MU,
+        _ => {
+            dst[..n].copy_from_slice(&src[..n]);
+            return n;
+        }
+    };
+    for (out, &code) in dst[..n].iter_mut().zip(&src[..n]) {
+        *out = table[usize::from(code)];
+    }
+    n
+}
+
+/// µ-law code → A-law code, through the linear sample.
+static MU_TO_A: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = alaw_encode_calc(ulaw_decode_calc(c as u8));
+        c += 1;
+    }
+    t
+};
+
+/// A-law code → µ-law code, through the linear sample.
+static A_TO_MU: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = ulaw_encode_calc(alaw_decode_calc(c as u8));
+        c += 1;
+    }
+    t
+};
 
 /// µ-law code → linear sample.
 pub static ULAW_DECODE: [i16; 256] = {
@@ -410,6 +470,52 @@ mod tests {
             }
             let mut short = [0i16; 10];
             assert_eq!(decode_into(law, &coded, &mut short), 10);
+        }
+    }
+
+    #[test]
+    fn transcoding_tables_are_decode_then_encode() {
+        for code in 0..=255u8 {
+            assert_eq!(mu_to_a(code), alaw_encode(ulaw_decode(code)), "{code:#04x}");
+            assert_eq!(a_to_mu(code), ulaw_encode(alaw_decode(code)), "{code:#04x}");
+        }
+        let src: Vec<u8> = (0..=255).collect();
+        let mut dst = [0u8; 256];
+        for (from, to) in [(Law::Mu, Law::A), (Law::A, Law::Mu), (Law::A, Law::A)] {
+            assert_eq!(transcode_into(from, to, &src, &mut dst), 256);
+            for (&c, &t) in src.iter().zip(&dst) {
+                assert_eq!(t, to.encode(from.decode(c)), "{from:?}→{to:?} {c:#04x}");
+            }
+        }
+        assert_eq!(transcode_into(Law::Mu, Law::A, &src, &mut dst[..10]), 10);
+        // Silence stays silence; A-law has no zero, its quietest code (+8) becomes
+        // µ-law's +8.
+        assert_eq!(mu_to_a(Law::Mu.silence()), Law::A.silence());
+        assert_eq!(ulaw_decode(a_to_mu(Law::A.silence())), 8);
+    }
+
+    #[test]
+    fn transcoding_error_is_one_requantisation() {
+        // Going through the other law moves a decoded sample by at most half a
+        // step of the target law (plus the bits it drops).
+        for (from, to) in [(Law::Mu, Law::A), (Law::A, Law::Mu)] {
+            for code in 0..=255u8 {
+                let x = from.decode(code);
+                let mut out = [0u8; 1];
+                transcode_into(from, to, &[code], &mut out);
+                let y = to.decode(out[0]);
+                let max = i32::from(to.decode(if to == Law::Mu { 0x80 } else { 0xAA }));
+                if i32::from(x).abs() > max {
+                    assert_eq!(i32::from(y).abs(), max);
+                    continue;
+                }
+                let dropped = if to == Law::Mu { 3 } else { 7 };
+                let bound = half_step(to, y) + dropped;
+                assert!(
+                    (i32::from(x) - i32::from(y)).abs() <= bound,
+                    "{from:?}→{to:?} {code:#04x}: {x} → {y}"
+                );
+            }
         }
     }
 

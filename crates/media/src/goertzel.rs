@@ -31,6 +31,9 @@
 //! 3.5 % off still shows most of its power. Speech and music are rejected by the
 //! checks above instead.
 //!
+//! [`tone_power`] measures one frequency over a whole slice (for checking
+//! recordings, and in tests).
+//!
 //! # Cost
 //! Per sample, 28 multiply-adds on a fixed array, which the compiler vectorises,
 //! plus one for the energy; per block, a few dozen operations, and the fit only
@@ -350,6 +353,30 @@ fn solve(mut g: [[f64; 4]; 4], mut p: [f64; 4]) -> Option<[f64; 4]> {
     Some(x)
 }
 
+/// The squared amplitude, relative to full scale, of the sinusoid at `freq_hz`
+/// in `samples` (8 kHz), measured with one Goertzel filter over the whole slice:
+/// `4 |X(f)|² / N²`. A full-scale sine at `freq_hz` gives about 1.0 (0 dB), a
+/// sine of amplitude 0.1 about 0.01 (−20 dB); other frequencies leak in by the
+/// filter's sidelobes, which fall as the slice gets longer. Zero for no samples.
+///
+/// For checking recordings and tests (a bridge's channels, a tone's presence);
+/// the DTMF detector has its own filters.
+pub fn tone_power(samples: &[i16], freq_hz: f32) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let w = f64::from(std::f32::consts::TAU * freq_hz / SAMPLE_RATE as f32);
+    let coef = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) / 32768.0 + coef * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let n = samples.len() as f64;
+    ((s1 * s1 + s2 * s2 - coef * s1 * s2) * 4.0 / (n * n)) as f32
+}
+
 fn strongest(levels: &[f32]) -> (usize, f32) {
     levels.iter().copied().enumerate().fold(
         (0, f32::MIN),
@@ -365,6 +392,24 @@ fn db_to_power(db: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tone_power_measures_one_frequency() {
+        let sine = |f: f32, a: f32| -> Vec<i16> {
+            (0..8000)
+                .map(|n| {
+                    (a * 32767.0 * (std::f32::consts::TAU * f * n as f32 / 8000.0).sin()) as i16
+                })
+                .collect()
+        };
+        let full = sine(1000.0, 1.0);
+        assert!((tone_power(&full, 1000.0) - 1.0).abs() < 0.01);
+        assert!(tone_power(&full, 400.0) < 1e-6);
+        let quiet = sine(400.0, 0.1);
+        assert!((tone_power(&quiet, 400.0) - 0.01).abs() < 0.001);
+        assert!(tone_power(&quiet, 1000.0) < 1e-8);
+        assert_eq!(tone_power(&[], 1000.0), 0.0);
+    }
 
     /// Row and column frequency of a key.
     fn freqs(d: Digit) -> (f32, f32) {

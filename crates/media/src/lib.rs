@@ -6,13 +6,13 @@
 //! buffers are sized once, when a call starts.
 //!
 //! # Layout
-//! - [`g711`]: µ-law and A-law (ITU-T G.711) encode and decode, table driven.
+//! - [`g711`]: µ-law and A-law (ITU-T G.711) encode, decode and transcode, table driven.
 //! - [`rtp`]: RTP packets (RFC 3550) built into caller buffers and parsed, with
 //!   continuous sequence and timestamp and the talkspurt marker (RFC 3551 §4.1).
 //! - [`dtmf`]: the [`Digit`], RFC 4733 telephone-event payloads, the receiver that
 //!   turns event packets into one digit per key press, and SIP INFO DTMF bodies.
 //! - [`goertzel`]: in-band DTMF detection on 8 kHz PCM (ITU-T Q.23/Q.24) for
-//!   callers that offer no telephone-event.
+//!   callers that offer no telephone-event, and the level of one tone in a slice.
 //! - [`reorder`]: the reorder buffer in front of the recorder: frames in sequence
 //!   order, gaps and silence suppression filled with silence of the right length.
 //! - [`recorder`]: crash-safe WAV recordings (`.wav.part`, fsync, rename, hash) and their repair.
@@ -24,9 +24,14 @@
 //! - [`pacer`]: the absolute 20 ms send schedule (late ticks skip, never burst) and
 //!   the lateness histogram.
 //! - [`session`]: one call's media: symmetric RTP with strict source learning, playback,
-//!   DTMF, recording, RTCP sender reports.
+//!   DTMF, recording, RTCP sender reports; in bridged mode, the relay of audio and
+//!   RFC 4733 events from one leg of a B2BUA call to the other (renumbered,
+//!   transcoded between PCMU and PCMA when the legs differ).
+//! - [`bridge`]: the bridged conversation recorded as stereo (caller left,
+//!   operator right) on one timeline, whatever the loss and jitter.
 //! - [`error`]: [`MediaError`], the crate's one error type.
 
+pub mod bridge;
 pub mod dtmf;
 pub mod error;
 pub mod g711;

@@ -106,6 +106,56 @@ impl RtpSender {
         Ok(len)
     }
 
+    /// Write a packet relayed from another stream (a bridge): this stream's SSRC,
+    /// but the `sequence`, `timestamp` and `marker` the caller computed, the
+    /// source's numbers plus fixed offsets, so that loss, reordering and timing
+    /// pass through. `samples` is how long the packet lasts.
+    ///
+    /// Afterwards the sender continues after the newest packet written: the next
+    /// sequence number is one past the newest, the next timestamp at least the
+    /// newest packet's timestamp plus its `samples`, and the next packet from
+    /// [`packet_into`](Self::packet_into) starts a talkspurt. An older (reordered)
+    /// packet moves nothing. On error nothing moves.
+    #[allow(clippy::too_many_arguments)]
+    pub fn relay_into(
+        &mut self,
+        payload_type: u8,
+        marker: bool,
+        sequence: u16,
+        timestamp: u32,
+        samples: u32,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, MediaError> {
+        if payload_type > 127 {
+            return Err(MediaError::PayloadType(payload_type));
+        }
+        let needed = HEADER_LEN + payload.len();
+        if out.len() < needed {
+            return Err(MediaError::BufferTooSmall {
+                needed,
+                available: out.len(),
+            });
+        }
+        let len = RtpPacketBuilder::new()
+            .payload_type(payload_type)
+            .marked(marker)
+            .ssrc(self.ssrc)
+            .sequence(Seq::from(sequence))
+            .timestamp(timestamp)
+            .payload(payload)
+            .build_into_unchecked(out);
+        if sequence.wrapping_sub(self.sequence) as i16 >= 0 {
+            self.sequence = sequence.wrapping_add(1);
+        }
+        let end = timestamp.wrapping_add(samples);
+        if end.wrapping_sub(self.timestamp) as i32 > 0 {
+            self.timestamp = end;
+        }
+        self.talkspurt = true;
+        Ok(len)
+    }
+
     /// Let `samples` of silence pass without sending anything: the timestamp keeps
     /// running with the clock (the sequence does not), and the next packet starts a
     /// new talkspurt, so it carries the marker bit (RFC 3551 §4.1).
@@ -244,6 +294,40 @@ mod tests {
         assert!(p.marker);
         assert_eq!((p.payload_type, p.timestamp), (101, 4));
         assert_eq!(tx.timestamp(), 4);
+    }
+
+    #[test]
+    fn relayed_packets_keep_their_numbers_and_the_stream_continues() {
+        let mut tx = RtpSender::new(0xABCD, 10, 1000);
+        let mut buf = [0u8; 200];
+        let payload = [0x55u8; 160];
+        let len = tx
+            .relay_into(8, true, 500, 9000, 160, &payload, &mut buf)
+            .unwrap();
+        let p = parse(&buf[..len]).unwrap();
+        assert_eq!(
+            (p.ssrc, p.payload_type, p.marker, p.sequence, p.timestamp),
+            (0xABCD, 8, true, 500, 9000)
+        );
+        assert_eq!((tx.sequence(), tx.timestamp()), (501, 9160));
+        // A reordered, older packet moves nothing.
+        tx.relay_into(8, false, 498, 8680, 160, &payload, &mut buf)
+            .unwrap();
+        assert_eq!((tx.sequence(), tx.timestamp()), (501, 9160));
+        // A gap (lost 501) passes through; the stream continues after the newest.
+        tx.relay_into(8, false, 502, 9320, 160, &payload, &mut buf)
+            .unwrap();
+        assert_eq!((tx.sequence(), tx.timestamp()), (503, 9480));
+        // The next own packet starts a talkspurt after the relayed ones.
+        let len = tx.packet_into(8, false, &payload, &mut buf).unwrap();
+        let p = parse(&buf[..len]).unwrap();
+        assert_eq!((p.sequence, p.timestamp, p.marker), (503, 9480, true));
+        assert!(tx.relay_into(128, false, 0, 0, 0, &[], &mut buf).is_err());
+        assert!(
+            tx.relay_into(8, false, 0, 0, 0, &payload, &mut [0; 20])
+                .is_err()
+        );
+        assert_eq!((tx.sequence(), tx.timestamp()), (504, 9640));
     }
 
     #[test]

@@ -18,12 +18,52 @@
 //!   the time elapsed since recording started.
 //! - RTCP: a compound SR + SDES(CNAME) every 5 s (RFC 3550 §6.4.1, §6.5); incoming
 //!   RTCP is accepted and ignored.
+//!
+//! # Bridged mode (B2BUA)
+//! Once an operator answers, the call task holds two sessions, the caller leg and
+//! the operator leg, each with its own law, payload types, SSRC, sequence and
+//! timestamp, and puts both in bridged mode ([`Session::set_bridged`]):
+//!
+//! ```text
+//! caller leg:   handle_rtp ──► poll_relay() ──► operator leg: send_relayed(now, &p)
+//! operator leg: handle_rtp ──► poll_relay() ──► caller leg:   send_relayed(now, &p)
+//! ```
+//!
+//! - Received packets (after the source check) whose payload type is the leg's
+//!   audio or telephone-event type become [`RelayPacket`]s in a queue of
+//!   [`RELAY_QUEUE`] (the oldest is dropped and counted when it is full). No
+//!   [`MediaEvent::Digit`] and no in-band detection: keys are the operator's
+//!   business then, and pass through.
+//! - [`Session::send_relayed`] rewrites the header: this leg's SSRC and payload
+//!   type, the source's sequence number and timestamp plus offsets chosen at the
+//!   first packet of each source SSRC so that the stream continues this leg's
+//!   own numbering (the next sequence number; a timestamp past the end of the
+//!   last packet sent, its timestamp plus its duration, 160 for 20 ms, and not
+//!   behind the session's clock) with the marker bit set. Loss, reordering and
+//!   timing of the source pass through unchanged; a straggler older than the
+//!   first packet relayed from its source is dropped, as its numbers would fall
+//!   on packets already sent. Audio is copied when the laws match, else
+//!   transcoded through a 256-entry table ([`g711::transcode_into`]).
+//!   Telephone-events get this leg's event payload type, or are dropped and
+//!   counted if it has none.
+//! - Nothing is relayed while this leg holds us or has no address; the stream
+//!   resumes with fresh offsets (no sequence gap for the packets not sent).
+//! - The player is stopped (and looping switched off), the pacer does not run
+//!   and the timestamp does not advance with silence: the relayed packets carry
+//!   the timing. [`Session::poll_timeout`] is then only the RTCP timer; sender
+//!   reports still go out every 5 s, counting relayed packets, with the RTP
+//!   timestamp extrapolated from the last relayed audio packet.
+//! - Leaving bridged mode discards relay packets not polled; the next tick puts
+//!   the timestamp back on the session's clock (never backwards) and the next
+//!   prompt packet carries the marker.
+//! - A message recording still running is still fed with the leg's audio.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::MediaError;
 use crate::dtmf::{Digit, DtmfReceiver};
 use crate::g711::{self, Law};
 use crate::goertzel::DtmfDetector;
@@ -40,6 +80,14 @@ pub const MAX_PAYLOAD: usize = 480;
 
 /// How often a sender report goes out.
 pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Relay packets a bridged session holds for [`Session::poll_relay`]; when full,
+/// the oldest is dropped (and counted in [`SessionStats::relay_overflow`]).
+pub const RELAY_QUEUE: usize = 32;
+
+/// The largest datagram a [`Transmit`] holds: an RTP header and [`MAX_PAYLOAD`].
+const TRANSMIT_MAX: usize = 512;
+const _: () = assert!(TRANSMIT_MAX >= rtp::HEADER_LEN + MAX_PAYLOAD);
 
 /// What the session is set up with (from the SDP negotiation).
 #[derive(Debug, Clone)]
@@ -127,6 +175,144 @@ pub struct SessionStats {
     pub malformed: u64,
     /// Frames skipped because a tick came late.
     pub frames_skipped: u64,
+    /// Received packets dropped from a full relay queue (nobody polled it).
+    pub relay_overflow: u64,
+    /// Relayed packets not sent: this leg holds us or has no address, the
+    /// session is not bridged, or the packet is older than the first one relayed
+    /// from its source.
+    pub relay_dropped: u64,
+    /// Relayed telephone-events not sent because this leg negotiated none.
+    pub events_dropped: u64,
+}
+
+/// What a [`RelayPacket`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayKind {
+    /// G.711 audio, in the law of the leg it was received on.
+    Audio(Law),
+    /// An RFC 4733 telephone-event payload.
+    Event,
+}
+
+/// A packet received on one leg of a bridge, to be sent on the other with
+/// [`Session::send_relayed`] (or recorded with
+/// [`ConversationMixer::push`](crate::bridge::ConversationMixer::push)).
+///
+/// The header fields are the source's; the payload (at most [`MAX_PAYLOAD`]
+/// bytes) is held inline: `Copy`, no allocation.
+#[derive(Clone, Copy)]
+pub struct RelayPacket {
+    /// Audio (with its law) or telephone-event.
+    pub kind: RelayKind,
+    /// The source's marker bit.
+    pub marker: bool,
+    /// The source's sequence number.
+    pub sequence: u16,
+    /// The source's timestamp.
+    pub timestamp: u32,
+    /// The source's SSRC.
+    pub ssrc: u32,
+    len: u16,
+    buf: [u8; MAX_PAYLOAD],
+}
+
+impl RelayPacket {
+    /// A relay packet; fails if `payload` is longer than [`MAX_PAYLOAD`].
+    pub fn new(
+        kind: RelayKind,
+        marker: bool,
+        sequence: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: &[u8],
+    ) -> Result<Self, MediaError> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(MediaError::PayloadTooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD,
+            });
+        }
+        let mut buf = [0u8; MAX_PAYLOAD];
+        buf[..payload.len()].copy_from_slice(payload);
+        Ok(Self {
+            kind,
+            marker,
+            sequence,
+            timestamp,
+            ssrc,
+            len: payload.len() as u16,
+            buf,
+        })
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    /// How long the packet lasts on the RTP clock: one sample per byte of audio;
+    /// for a telephone-event its duration field, at least 20 ms (160), so that
+    /// what follows a key press is numbered after the whole press.
+    pub fn samples(&self) -> u32 {
+        match self.kind {
+            RelayKind::Audio(_) => u32::from(self.len),
+            RelayKind::Event => {
+                let duration = match self.payload() {
+                    [_, _, d0, d1, ..] => u32::from(u16::from_be_bytes([*d0, *d1])),
+                    _ => 0,
+                };
+                duration.max(FRAME_SAMPLES as u32)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayPacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayPacket")
+            .field("kind", &self.kind)
+            .field("marker", &self.marker)
+            .field("sequence", &self.sequence)
+            .field("timestamp", &self.timestamp)
+            .field("ssrc", &self.ssrc)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl PartialEq for RelayPacket {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.kind,
+            self.marker,
+            self.sequence,
+            self.timestamp,
+            self.ssrc,
+        ) == (
+            other.kind,
+            other.marker,
+            other.sequence,
+            other.timestamp,
+            other.ssrc,
+        ) && self.payload() == other.payload()
+    }
+}
+
+impl Eq for RelayPacket {}
+
+/// How one source stream is renumbered into this leg's stream.
+#[derive(Debug, Clone, Copy)]
+struct RelayMap {
+    /// The source's SSRC.
+    ssrc: u32,
+    /// Added to the source's sequence number.
+    seq_offset: u16,
+    /// Added to the source's timestamp.
+    ts_offset: u32,
+    /// The newest source sequence number relayed.
+    newest: u16,
+    /// How far `newest` is past the first packet relayed from this source.
+    span: u64,
 }
 
 struct Recording {
@@ -157,15 +343,27 @@ pub struct Session {
     wall_at_epoch: SystemTime,
     epoch: Instant,
     pcm: [i16; 1024],
-    out: VecDeque<(Channel, SocketAddr, usize, [u8; 256])>,
+    out: VecDeque<(Channel, SocketAddr, usize, [u8; TRANSMIT_MAX])>,
     events: VecDeque<MediaEvent>,
     stats: SessionStats,
+    bridged: bool,
+    /// Received packets for the other leg; room for [`RELAY_QUEUE`] is reserved
+    /// when bridging starts.
+    relay_in: VecDeque<RelayPacket>,
+    /// The renumbering of the source being relayed to this leg.
+    relay_map: Option<RelayMap>,
+    /// When the newest relayed audio packet left and the timestamp after it, for
+    /// the sender reports.
+    relay_clock: Option<(Instant, u32)>,
+    /// Bridging ended: the next tick puts the timestamp back on the clock.
+    resync: bool,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("learned", &self.learned)
+            .field("bridged", &self.bridged)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -199,6 +397,11 @@ impl Session {
             out: VecDeque::with_capacity(4),
             events: VecDeque::with_capacity(8),
             stats: SessionStats::default(),
+            bridged: false,
+            relay_in: VecDeque::new(),
+            relay_map: None,
+            relay_clock: None,
+            resync: false,
             config,
         }
     }
@@ -285,6 +488,146 @@ impl Session {
         self.dtmf.reset();
     }
 
+    /// Enters (`true`) or leaves (`false`) bridged mode: see the
+    /// [module docs](self#bridged-mode-b2bua). Entering stops the player and
+    /// switches looping off; both directions forget the source being relayed,
+    /// so the next relayed packet starts a new renumbering (marked).
+    pub fn set_bridged(&mut self, on: bool) {
+        if on == self.bridged {
+            return;
+        }
+        self.bridged = on;
+        self.relay_in.clear();
+        self.relay_map = None;
+        self.relay_clock = None;
+        if on {
+            self.player.stop();
+            self.player.set_loop(false);
+            // Once per bridge, not per packet.
+            self.relay_in.reserve_exact(RELAY_QUEUE);
+        } else {
+            self.resync = true;
+            // It missed the audio while bridged: start it afresh.
+            if self.inband.is_some() {
+                self.inband = Some(DtmfDetector::new());
+            }
+        }
+    }
+
+    /// Whether the session is in bridged mode.
+    pub fn is_bridged(&self) -> bool {
+        self.bridged
+    }
+
+    /// The next packet received while bridged, for the other leg's
+    /// [`send_relayed`](Self::send_relayed) (and the conversation recording).
+    pub fn poll_relay(&mut self) -> Option<RelayPacket> {
+        self.relay_in.pop_front()
+    }
+
+    /// Sends a packet received on the other leg of the bridge: see the
+    /// [module docs](self#bridged-mode-b2bua). `now` is when it is sent.
+    pub fn send_relayed(&mut self, now: Instant, p: &RelayPacket) {
+        let dest = self.destination();
+        if !self.bridged || !self.sending || dest.ip().is_unspecified() {
+            self.stats.relay_dropped += 1;
+            // After the hold, continue without a gap in the sequence numbers.
+            self.relay_map = None;
+            return;
+        }
+        let (payload_type, audio_law) = match p.kind {
+            RelayKind::Audio(law) => (self.config.payload_type, Some(law)),
+            RelayKind::Event => match self.config.dtmf_payload_type {
+                Some(pt) => (pt, None),
+                None => {
+                    self.stats.events_dropped += 1;
+                    return;
+                }
+            },
+        };
+        let (mut map, first) = match self.relay_map {
+            Some(m) if m.ssrc == p.ssrc => (m, false),
+            _ => {
+                // Continue our own numbering: the next sequence number, and a
+                // timestamp not behind the last one sent (the sender's next) nor
+                // the session's clock.
+                let base = later(self.sender.timestamp(), self.clock_timestamp(now));
+                let map = RelayMap {
+                    ssrc: p.ssrc,
+                    seq_offset: self.sender.sequence().wrapping_sub(p.sequence),
+                    ts_offset: base.wrapping_sub(p.timestamp),
+                    newest: p.sequence,
+                    span: 0,
+                };
+                (map, true)
+            }
+        };
+        let ahead = i64::from(p.sequence.wrapping_sub(map.newest) as i16);
+        if i64::try_from(map.span).unwrap_or(i64::MAX) + ahead < 0 {
+            // Before the first packet of this source: its numbers would fall
+            // on packets already sent.
+            self.stats.relay_dropped += 1;
+            return;
+        }
+        let newest = ahead >= 0;
+        if ahead > 0 {
+            map.newest = p.sequence;
+            map.span += ahead as u64;
+        }
+        self.relay_map = Some(map);
+        let sequence = p.sequence.wrapping_add(map.seq_offset);
+        let timestamp = p.timestamp.wrapping_add(map.ts_offset);
+        let mut coded = [0u8; MAX_PAYLOAD];
+        let payload = match audio_law {
+            Some(law) if law != self.config.law => {
+                let n = g711::transcode_into(law, self.config.law, p.payload(), &mut coded);
+                &coded[..n]
+            }
+            _ => p.payload(),
+        };
+        let samples = p.samples();
+        let mut buf = [0u8; TRANSMIT_MAX];
+        match self.sender.relay_into(
+            payload_type,
+            p.marker || first,
+            sequence,
+            timestamp,
+            samples,
+            payload,
+            &mut buf,
+        ) {
+            Ok(n) => {
+                self.stats.packets_sent += 1;
+                self.stats.octets_sent += payload.len() as u64;
+                if audio_law.is_some() && newest {
+                    self.relay_clock = Some((now, timestamp.wrapping_add(samples)));
+                }
+                self.out.push_back((Channel::Rtp, dest, n, buf));
+            }
+            Err(_) => self.stats.relay_dropped += 1,
+        }
+    }
+
+    /// The session's RTP clock at `now`: the initial timestamp plus the samples
+    /// elapsed since the session started. Frame `n` of the prompt schedule is due
+    /// at clock `initial + 160·n`.
+    fn clock_timestamp(&self, now: Instant) -> u32 {
+        self.config
+            .timestamp
+            .wrapping_add(samples_between(self.epoch, now) as u32)
+    }
+
+    /// The RTP timestamp of a sender report sent at `now`.
+    fn report_timestamp(&self, now: Instant) -> u32 {
+        if !self.bridged {
+            return self.sender.timestamp();
+        }
+        match self.relay_clock {
+            Some((at, ts)) => ts.wrapping_add(samples_between(at, now) as u32),
+            None => later(self.sender.timestamp(), self.clock_timestamp(now)),
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> SessionStats {
         self.stats
@@ -330,7 +673,17 @@ impl Session {
             return;
         };
         self.stats.packets_received += 1;
-        if Some(packet.payload_type) == self.config.dtmf_payload_type {
+        let event = Some(packet.payload_type) == self.config.dtmf_payload_type;
+        let audio = !event && packet.payload_type == self.config.payload_type;
+        if self.bridged {
+            if event || audio {
+                self.queue_relay(&packet, event);
+            }
+            if !audio {
+                // Keys pass through to the other leg: they are not IVR input.
+                return;
+            }
+        } else if event {
             if let Ok(Some(digit)) =
                 self.dtmf
                     .push(packet.sequence, packet.timestamp, packet.payload)
@@ -339,10 +692,12 @@ impl Session {
             }
             return;
         }
-        if packet.payload_type != self.config.payload_type {
+        if !audio {
             return;
         }
-        if let Some(mut det) = self.inband.take() {
+        if !self.bridged
+            && let Some(mut det) = self.inband.take()
+        {
             let n = g711::decode_into(self.config.law, packet.payload, &mut self.pcm);
             let mut found = det.push(&self.pcm[..n]);
             while let Some(d) = found {
@@ -402,9 +757,53 @@ impl Session {
         });
     }
 
+    /// Queues a received packet for the other leg.
+    fn queue_relay(&mut self, packet: &rtp::RtpPacket<'_>, event: bool) {
+        let kind = if event {
+            RelayKind::Event
+        } else {
+            RelayKind::Audio(self.config.law)
+        };
+        let Ok(relay) = RelayPacket::new(
+            kind,
+            packet.marker,
+            packet.sequence,
+            packet.timestamp,
+            packet.ssrc,
+            packet.payload,
+        ) else {
+            // Over MAX_PAYLOAD.
+            self.stats.malformed += 1;
+            return;
+        };
+        if self.relay_in.len() >= RELAY_QUEUE {
+            self.relay_in.pop_front();
+            self.stats.relay_overflow += 1;
+        }
+        self.relay_in.push_back(relay);
+    }
+
     /// The 20 ms tick and the RTCP timer.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if now >= self.pacer.poll_timeout() {
+        if !self.bridged && now >= self.pacer.poll_timeout() && std::mem::take(&mut self.resync) {
+            // Back from a bridge: the relayed packets numbered the stream. Put the
+            // timestamp back on the clock (frame n is due at initial + 160·n),
+            // never backwards; the ticks missed meanwhile are not late frames.
+            self.pacer.handle_timeout(now);
+            let frame = self.pacer.next_index().saturating_sub(1);
+            let due = self
+                .config
+                .timestamp
+                .wrapping_add(frame.wrapping_mul(FRAME_SAMPLES as u64) as u32);
+            let behind = due.wrapping_sub(self.sender.timestamp()) as i32;
+            if behind > 0 {
+                self.sender.advance_silence(behind as u32);
+            }
+            self.send_frame();
+            while let Some(PlayerEvent::PromptFinished(id)) = self.player.poll_event() {
+                self.events.push_back(MediaEvent::PromptFinished(id));
+            }
+        } else if !self.bridged && now >= self.pacer.poll_timeout() {
             let tick = self.pacer.handle_timeout(now);
             let playing = !self.player.is_idle();
             if tick.skipped > 0 {
@@ -422,8 +821,8 @@ impl Session {
             while let Some(PlayerEvent::PromptFinished(id)) = self.player.poll_event() {
                 self.events.push_back(MediaEvent::PromptFinished(id));
             }
-            self.check_recording_clock(now);
         }
+        self.check_recording_clock(now);
         if now >= self.next_rtcp {
             self.next_rtcp = now + RTCP_INTERVAL;
             self.send_rtcp(now);
@@ -457,7 +856,7 @@ impl Session {
             self.sender.advance_silence(FRAME_SAMPLES as u32);
             return false;
         }
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; TRANSMIT_MAX];
         match self
             .sender
             .packet_into(self.config.payload_type, false, &frame, &mut buf)
@@ -480,12 +879,12 @@ impl Session {
         }
         let rtcp_dest = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
         let wall = self.wall_at_epoch + now.saturating_duration_since(self.epoch);
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; TRANSMIT_MAX];
         let n = sender_report(
             &mut buf,
             self.config.ssrc,
             wall,
-            self.sender.timestamp(),
+            self.report_timestamp(now),
             self.stats.packets_sent as u32,
             self.stats.octets_sent as u32,
             &self.config.cname,
@@ -505,9 +904,14 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    /// When [`handle_timeout`](Self::handle_timeout) is due. While bridged only
+    /// the RTCP timer runs.
     pub fn poll_timeout(&self) -> Instant {
-        self.pacer.poll_timeout().min(self.next_rtcp)
+        if self.bridged {
+            self.next_rtcp
+        } else {
+            self.pacer.poll_timeout().min(self.next_rtcp)
+        }
     }
 }
 
@@ -515,7 +919,7 @@ impl Session {
 #[derive(Clone, Copy)]
 pub struct Transmit {
     len: usize,
-    buf: [u8; 256],
+    buf: [u8; TRANSMIT_MAX],
 }
 
 impl std::fmt::Debug for Transmit {
@@ -578,6 +982,17 @@ fn write_frame(
     None
 }
 
+/// `b` if it is after `a` on the (wrapping) RTP clock, else `a`.
+fn later(a: u32, b: u32) -> u32 {
+    if b.wrapping_sub(a) as i32 > 0 { b } else { a }
+}
+
+/// Samples at 8 kHz from `from` to `to` (zero if `to` is earlier).
+fn samples_between(from: Instant, to: Instant) -> u64 {
+    let ns = to.saturating_duration_since(from).as_nanos();
+    u64::try_from(ns * 8000 / 1_000_000_000).unwrap_or(u64::MAX)
+}
+
 /// Whether a datagram is RTCP (RFC 5761 §4: payload types 72-76 with the marker bit).
 fn is_rtcp(datagram: &[u8]) -> bool {
     datagram.len() >= 2 && (200..=204).contains(&datagram[1])
@@ -585,7 +1000,7 @@ fn is_rtcp(datagram: &[u8]) -> bool {
 
 /// Writes a compound RTCP packet: SR (no report blocks) + SDES with CNAME.
 fn sender_report(
-    buf: &mut [u8; 256],
+    buf: &mut [u8; TRANSMIT_MAX],
     ssrc: u32,
     wall: SystemTime,
     rtp_ts: u32,
@@ -890,5 +1305,228 @@ mod tests {
             })
             .collect();
         assert_eq!(digits, vec!['5']);
+    }
+
+    fn digits(s: &mut Session) -> Vec<char> {
+        std::iter::from_fn(|| s.poll_event())
+            .filter_map(|e| match e {
+                MediaEvent::Digit(d) => Some(d.as_char()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// 100 ms of key 5 then 100 ms of silence, as ten µ-law packets from `seq`.
+    fn inband_five(s: &mut Session, from: SocketAddr, t: Instant, seq: u16) {
+        for n in 0..10u16 {
+            let mut frame = [0u8; 160];
+            for (i, b) in frame.iter_mut().enumerate() {
+                let t = (usize::from(n) * 160 + i) as f32 / 8000.0;
+                let v = if n < 5 {
+                    ((std::f32::consts::TAU * 770.0 * t).sin()
+                        + (std::f32::consts::TAU * 1336.0 * t).sin())
+                        * 6000.0
+                } else {
+                    0.0
+                };
+                *b = g711::ulaw_encode(v as i16);
+            }
+            let seq = seq + n;
+            s.handle_rtp(t, from, &rtp_packet(0, seq, u32::from(seq) * 160, &frame));
+        }
+    }
+
+    #[test]
+    fn bridged_relay_queue_keeps_the_newest_32() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        s.set_bridged(true);
+        assert!(s.is_bridged());
+        for i in 0..40u16 {
+            s.handle_rtp(
+                t0,
+                caller,
+                &rtp_packet(0, i, u32::from(i) * 160, &[0x10; 160]),
+            );
+        }
+        // Comfort noise (13) and unknown payload types are not relayed.
+        s.handle_rtp(t0, caller, &rtp_packet(13, 40, 6400, &[0x40]));
+        // Nor is anything from another address.
+        let other: SocketAddr = "192.0.2.66:7000".parse().unwrap();
+        s.handle_rtp(t0, other, &rtp_packet(0, 41, 6560, &[0x10; 160]));
+        let got: Vec<_> = std::iter::from_fn(|| s.poll_relay()).collect();
+        assert_eq!(got.len(), RELAY_QUEUE);
+        assert_eq!(got[0].sequence, 8);
+        assert_eq!(got[31].sequence, 39);
+        assert_eq!(got[0].kind, RelayKind::Audio(Law::Mu));
+        assert_eq!((got[0].timestamp, got[0].ssrc), (8 * 160, 0xabcd));
+        assert_eq!(got[0].payload(), &[0x10; 160]);
+        let stats = s.stats();
+        assert_eq!((stats.relay_overflow, stats.foreign_dropped), (8, 1));
+        // Events are relayed as they came.
+        let ev = TelephoneEvent {
+            event: 1,
+            end: false,
+            volume: 10,
+            duration: 480,
+        };
+        s.handle_rtp(t0, caller, &rtp_packet(101, 42, 6720, &ev.to_bytes()));
+        let p = s.poll_relay().unwrap();
+        assert_eq!(
+            (p.kind, p.payload(), p.samples()),
+            (RelayKind::Event, &ev.to_bytes()[..], 480)
+        );
+        // Leaving bridged mode drops what was not polled, and stops relaying.
+        s.handle_rtp(t0, caller, &rtp_packet(0, 43, 6880, &[0x10; 160]));
+        s.set_bridged(false);
+        assert_eq!(s.poll_relay(), None);
+        s.handle_rtp(t0, caller, &rtp_packet(0, 44, 7040, &[0x10; 160]));
+        assert_eq!(s.poll_relay(), None);
+    }
+
+    #[test]
+    fn relay_packets_hold_at_most_max_payload() {
+        let big = [0u8; MAX_PAYLOAD + 1];
+        assert!(RelayPacket::new(RelayKind::Audio(Law::A), false, 0, 0, 0, &big).is_err());
+        let p = RelayPacket::new(
+            RelayKind::Audio(Law::A),
+            false,
+            0,
+            0,
+            0,
+            &big[..MAX_PAYLOAD],
+        )
+        .unwrap();
+        assert_eq!(p.samples(), MAX_PAYLOAD as u32);
+        let short = RelayPacket::new(RelayKind::Event, false, 0, 0, 0, &[1, 2]).unwrap();
+        assert_eq!(short.samples(), 160);
+        // A 60 ms packet is relayed whole.
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        s.set_bridged(true);
+        s.handle_rtp(t0, caller, &rtp_packet(0, 1, 0, &[0x22; MAX_PAYLOAD]));
+        let p = s.poll_relay().unwrap();
+        s.send_relayed(t0, &p);
+        let (_, _, t) = s.poll_transmit().unwrap();
+        assert_eq!(rtp::parse(&t).unwrap().payload, &[0x22; MAX_PAYLOAD]);
+        // Not bridged: nothing is relayed.
+        s.set_bridged(false);
+        s.send_relayed(t0, &p);
+        assert!(s.poll_transmit().is_none());
+        assert_eq!(s.stats().relay_dropped, 1);
+    }
+
+    #[test]
+    fn keys_are_not_ivr_input_while_bridged() {
+        let t0 = Instant::now();
+        let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
+        // In-band.
+        let mut cfg = config();
+        cfg.dtmf_payload_type = None;
+        let mut s = Session::new(t0, SystemTime::now(), cfg);
+        s.set_bridged(true);
+        inband_five(&mut s, caller, t0, 0);
+        assert!(digits(&mut s).is_empty());
+        assert_eq!(std::iter::from_fn(|| s.poll_relay()).count(), 10);
+        s.set_bridged(false);
+        inband_five(&mut s, caller, t0, 10);
+        assert_eq!(digits(&mut s), ['5']);
+        // RFC 4733.
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        s.set_bridged(true);
+        let press = |s: &mut Session, seq: u16, ts: u32| {
+            for k in 0..3u16 {
+                let ev = TelephoneEvent {
+                    event: 9,
+                    end: k == 2,
+                    volume: 10,
+                    duration: 160 * (k + 1),
+                };
+                s.handle_rtp(t0, caller, &rtp_packet(101, seq + k, ts, &ev.to_bytes()));
+            }
+        };
+        press(&mut s, 0, 0);
+        assert!(digits(&mut s).is_empty());
+        assert_eq!(std::iter::from_fn(|| s.poll_relay()).count(), 3);
+        s.set_bridged(false);
+        press(&mut s, 3, 800);
+        assert_eq!(digits(&mut s), ['9']);
+    }
+
+    /// The RTP timestamp, packet count and octet count of a sender report.
+    fn report(sr: &[u8]) -> (u32, u32, u32) {
+        let word = |i: usize| u32::from_be_bytes(sr[i..i + 4].try_into().unwrap());
+        (word(16), word(20), word(24))
+    }
+
+    #[test]
+    fn bridged_ticks_send_nothing_and_reports_count_relayed_packets() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, SystemTime::now(), config());
+        // Hold music while the operator's phone rings.
+        s.enqueue(tone_prompt(1000));
+        s.set_loop(true);
+        s.handle_timeout(t0);
+        s.handle_timeout(t0 + Duration::from_millis(20));
+        assert_eq!(std::iter::from_fn(|| s.poll_transmit()).count(), 2);
+        // Answered at 40 ms: two seconds of the operator's audio.
+        s.set_bridged(true);
+        assert!(s.is_idle());
+        for i in 0..100u16 {
+            let at = t0 + Duration::from_millis(40 + 20 * u64::from(i));
+            let p = RelayPacket::new(
+                RelayKind::Audio(Law::A),
+                false,
+                i,
+                u32::from(i) * 160,
+                77,
+                &[0xD5; 160],
+            )
+            .unwrap();
+            s.send_relayed(at, &p);
+        }
+        assert_eq!(std::iter::from_fn(|| s.poll_transmit()).count(), 100);
+        // Ten seconds of timers: only the RTCP timer runs, and only reports go out.
+        let mut reports = vec![];
+        let end = t0 + Duration::from_secs(10);
+        while s.poll_timeout() <= end {
+            let at = s.poll_timeout();
+            assert!(at == t0 + RTCP_INTERVAL || at == end, "{:?}", at - t0);
+            s.handle_timeout(at);
+            while let Some((ch, _, t)) = s.poll_transmit() {
+                assert_eq!(ch, Channel::Rtcp);
+                reports.push(report(&t));
+            }
+        }
+        // 102 packets of 160 bytes; the timestamp runs on from the last relayed
+        // packet (sent at 2.02 s, numbered from 1320 after the music) with the clock.
+        let last = 1320 + 100 * 160;
+        assert_eq!(
+            reports,
+            [
+                (last + (5000 - 2020) * 8, 102, 102 * 160),
+                (last + (10_000 - 2020) * 8, 102, 102 * 160)
+            ]
+        );
+        // The bridge ends at 10.5 s: the goodbye prompt continues the sequence,
+        // back on the session's clock (frame 525: 1000 + 525·160), marked.
+        let at = t0 + Duration::from_millis(10_500);
+        s.set_bridged(false);
+        s.enqueue(tone_prompt(100));
+        assert!(s.poll_timeout() <= at);
+        s.handle_timeout(at);
+        s.handle_timeout(at + Duration::from_millis(20));
+        let got: Vec<_> = std::iter::from_fn(|| s.poll_transmit())
+            .map(|(_, _, t)| {
+                let p = rtp::parse(&t).unwrap();
+                (p.sequence, p.timestamp, p.marker)
+            })
+            .collect();
+        assert_eq!(got, [(202, 85_000, true), (203, 85_160, false)]);
+        // Neither the bridged time nor the jump back count as late or skipped frames.
+        assert_eq!(s.stats().frames_skipped, 0);
+        assert_eq!(s.take_lateness().count(), 3);
     }
 }
