@@ -54,6 +54,10 @@ pub(crate) struct Config {
     pub(crate) retry_after_secs: Option<u32>,
     pub(crate) max_duration_secs: Option<u64>,
     pub(crate) grace_secs: Option<u64>,
+    /// More `[sip]` lines (`key = value`).
+    pub(crate) sip_lines: Vec<String>,
+    /// More sections, as TOML text appended to the file.
+    pub(crate) sections: String,
 }
 
 impl Default for Config {
@@ -65,6 +69,8 @@ impl Default for Config {
             retry_after_secs: None,
             max_duration_secs: None,
             grace_secs: None,
+            sip_lines: Vec::new(),
+            sections: String::new(),
         }
     }
 }
@@ -90,6 +96,16 @@ impl Config {
         self.grace_secs = Some(secs);
         self
     }
+    /// A `key = value` line for `[sip]`.
+    pub(crate) fn sip_line(mut self, line: &str) -> Self {
+        self.sip_lines.push(line.to_owned());
+        self
+    }
+    /// TOML sections of their own (`[queue]\nring_timeout_secs = 4\n`).
+    pub(crate) fn sections(mut self, text: &str) -> Self {
+        self.sections.push_str(text);
+        self
+    }
 
     /// The TOML text of the config file.
     pub(crate) fn to_toml(&self) -> String {
@@ -104,11 +120,17 @@ impl Config {
         if let Some(v) = self.retry_after_secs {
             let _ = writeln!(s, "retry_after_secs = {v}");
         }
+        for line in &self.sip_lines {
+            let _ = writeln!(s, "{line}");
+        }
         if let Some(v) = self.max_duration_secs {
             let _ = writeln!(s, "\n[calls]\nmax_duration_secs = {v}");
         }
         if let Some(v) = self.grace_secs {
             let _ = writeln!(s, "\n[shutdown]\ngrace_secs = {v}");
+        }
+        if !self.sections.is_empty() {
+            let _ = writeln!(s, "\n{}", self.sections);
         }
         // RUST_LOG, when set, wins over this.
         s.push_str("\n[log]\nfilter = \"info,hotline=debug,hotline_sip=debug\"\n");

@@ -29,21 +29,30 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::prompts::{Assets, to_media_lang};
 use crate::recordings;
+use crate::registrations::Registrations;
 use crate::rtp_ports::RtpPorts;
 use crate::sip_task::{Command, end_reason};
 use crate::storage::Storage;
+use hotline_media::bridge::{ConversationMixer, Side};
+use hotline_queue::{CallEvents, CallQueueEvent, OfferFailure, OperatorName, QueueHandle};
+use hotline_sip::endpoint::OutgoingCall;
 use hotline_store::{
     CallUpdate, Disposition as StoreDisposition, NewCall, NewRecording, RecordingKind,
     RecordingStatus, Timestamp,
 };
 
-/// What the SIP task tells a call.
+/// What the SIP task tells a call, about the caller's leg or the operator leg the call
+/// placed (the channel carries the leg's handle with each event).
 #[derive(Debug)]
 pub(crate) enum CallEvent {
     Acked(Option<Bytes>),
     ReInvite(Option<Bytes>),
     Info(Bytes, Bytes),
     Ended(EndReason),
+    /// A provisional response to our INVITE (operator leg).
+    Progress(u16),
+    /// The 2xx to our INVITE, with its SDP (the endpoint sent the ACK).
+    Answered(Option<Bytes>),
 }
 
 pub(crate) struct CallCtx {
@@ -55,6 +64,10 @@ pub(crate) struct CallCtx {
     pub(crate) assets: Arc<Assets>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) storage: Storage,
+    pub(crate) queue: QueueHandle,
+    pub(crate) registrations: Registrations,
+    /// This call's own event channel, for the operator leg it places.
+    pub(crate) events: mpsc::Sender<(CallHandle, CallEvent)>,
 }
 
 impl CallCtx {
@@ -65,7 +78,11 @@ impl CallCtx {
 
 /// Runs a call from INVITE to its end. The caller attaches the `call` span
 /// (`Instrument`), so every line of the call carries its id whichever thread runs it.
-pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Receiver<CallEvent>) {
+pub(crate) async fn run(
+    ctx: CallCtx,
+    inc: IncomingCall,
+    mut events: mpsc::Receiver<(CallHandle, CallEvent)>,
+) {
     let call = ctx.handle;
     // Refused before anything is stored: a scanner flooding us from outside the
     // trunk must not fill the database nor use up reference numbers.
@@ -138,7 +155,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         loop {
             tokio::select! {
                 _ = &mut ring => break,
-                ev = events.recv() => match ev {
+                ev = events.recv() => match ev.map(|(_, e)| e) {
                     Some(CallEvent::Ended(r)) => {
                         tracing::info!(reason = end_reason(r), "call ended before answer");
                         writer.update_call(&row, CallUpdate {
@@ -172,6 +189,13 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         ctx: &ctx,
         call,
         session: None,
+        reference: reference.clone(),
+        queue_rx: None,
+        connected_rx: None,
+        leg: None,
+        bridged: false,
+        conversation: None,
+        operator: None,
         flow: Flow::new(ctx.assets.flow.clone(), Instant::now(), reference),
         row,
         outcome_written: false,
@@ -191,6 +215,7 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
     let hard_cap = started + Duration::from_secs(ctx.config.calls.max_duration_secs);
     let mut rtp_buf = [0u8; 2048];
     let mut rtcp_buf = [0u8; 2048];
+    let mut leg_buf = [0u8; 2048];
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -207,20 +232,22 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
         }
         tokio::select! {
             ev = events.recv() => match ev {
+                Some((h, ev)) if h != call => c.leg_event(h, ev).await,
                 None => {
                     // The SIP task is gone (shutdown): end the call as if hung up, so the
                     // recording and the outcome are still written.
                     c.ended().await;
                     break;
                 }
-                Some(CallEvent::Ended(r)) => {
+                Some((_, CallEvent::Ended(r))) => {
                     tracing::info!(reason = end_reason(r), secs = started.elapsed().as_secs(), "call ended");
                     c.ended().await;
                     break;
                 }
-                Some(CallEvent::Acked(sdp)) => c.acked(sdp, &mut local).await,
-                Some(CallEvent::ReInvite(offer)) => c.reinvite(offer, &mut local).await,
-                Some(CallEvent::Info(content_type, body)) => {
+                Some((_, CallEvent::Acked(sdp))) => c.acked(sdp, &mut local).await,
+                Some((_, CallEvent::ReInvite(offer))) => c.reinvite(offer, &mut local).await,
+                Some((_, CallEvent::Progress(_) | CallEvent::Answered(_))) => {}
+                Some((_, CallEvent::Info(content_type, body))) => {
                     match parse_info(&String::from_utf8_lossy(&content_type), &body) {
                         Ok(info) => c.digit(info.digit),
                         Err(e) => tracing::debug!(error = %e, "INFO without a usable digit"),
@@ -230,8 +257,20 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
             r = c.rtp.recv_from(&mut rtp_buf) => {
                 if let (Ok((n, from)), Some(s)) = (r, c.session.as_mut()) {
                     s.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
+                    if c.bridged {
+                        c.relay(Side::Caller);
+                    }
                 }
             }
+            r = leg_recv(c.leg.as_ref(), &mut leg_buf) => {
+                if let (Ok((n, from)), Some(s)) = (r, c.leg.as_mut().and_then(|l| l.session.as_mut())) {
+                    s.handle_rtp(Instant::now(), from, &leg_buf[..n]);
+                    if c.bridged {
+                        c.relay(Side::Operator);
+                    }
+                }
+            }
+            ev = queue_recv(&mut c.queue_rx) => c.queue_event(ev).await,
             // Incoming RTCP is accepted and ignored.
             _ = c.rtcp.recv_from(&mut rtcp_buf) => {}
             _ = &mut tick => {
@@ -239,6 +278,10 @@ pub(crate) async fn run(ctx: CallCtx, inc: IncomingCall, mut events: mpsc::Recei
                 if let Some(s) = c.session.as_mut() {
                     s.handle_timeout(now);
                 }
+                if let Some(s) = c.leg.as_mut().and_then(|l| l.session.as_mut()) {
+                    s.handle_timeout(now);
+                }
+                c.mix(now);
                 c.flow.handle_timeout(now);
             }
             _ = housekeeping.tick() => c.housekeeping(),
@@ -275,9 +318,46 @@ struct ActiveRecording {
     syncing: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The call to an operator's softphone, from the offer to its end.
+struct OperatorLeg {
+    name: OperatorName,
+    handle: CallHandle,
+    /// The RTP ports, held until the leg ends.
+    _lease: crate::rtp_ports::RtpLease,
+    rtp: UdpSocket,
+    /// RTCP from the operator is not read (kept open so the port stays ours).
+    _rtcp: UdpSocket,
+    local: LocalMedia,
+    session: Option<Session>,
+    answered_at: Option<Instant>,
+    hung_up: bool,
+}
+
+/// The recording of the bridged conversation: caller left, operator right.
+struct Conversation {
+    mixer: ConversationMixer,
+    /// When the mixer writes next (every 20 ms: bridged sessions have no pacer tick).
+    next_tick: Instant,
+    recorder: Option<Recorder>,
+    sync: ActiveRecording,
+}
+
 struct ActiveCall<'a> {
     ctx: &'a CallCtx,
     call: CallHandle,
+    /// The number read to the caller (shown on the operator's phone).
+    reference: String,
+    /// The queue's news for this call while it waits.
+    queue_rx: Option<CallEvents>,
+    /// The same channel once an operator took the call (see `queue_event`).
+    connected_rx: Option<CallEvents>,
+    /// The operator leg, ringing or answered.
+    leg: Option<OperatorLeg>,
+    /// Caller and operator hear each other.
+    bridged: bool,
+    conversation: Option<Conversation>,
+    /// The operator who answered.
+    operator: Option<OperatorName>,
     /// The call's row in the store.
     row: String,
     outcome_written: bool,
@@ -297,20 +377,7 @@ struct ActiveCall<'a> {
 
 impl ActiveCall<'_> {
     fn start_session(&mut self, n: &Negotiated) {
-        let law = match n.codec {
-            Codec::Pcmu => Law::Mu,
-            Codec::Pcma => Law::A,
-        };
-        let cfg = SessionConfig {
-            law,
-            payload_type: n.payload_type,
-            dtmf_payload_type: n.dtmf_payload_type,
-            remote: n.remote,
-            ssrc: rand::random(),
-            sequence: rand::random(),
-            timestamp: rand::random(),
-            cname: format!("hotline-{}", self.call.0),
-        };
+        let cfg = session_config(n, self.call.0);
         let mut s = Session::new(Instant::now(), SystemTime::now(), cfg);
         s.set_sending(n.direction.receives());
         self.session = Some(s);
@@ -320,7 +387,13 @@ impl ActiveCall<'_> {
         let far = Instant::now() + Duration::from_secs(3600);
         let s = self.session.as_ref().map_or(far, Session::poll_timeout);
         let f = self.flow.poll_timeout().unwrap_or(far);
-        tokio::time::Instant::from_std(s.min(f))
+        let l = self
+            .leg
+            .as_ref()
+            .and_then(|l| l.session.as_ref())
+            .map_or(far, Session::poll_timeout);
+        let m = self.conversation.as_ref().map_or(far, |c| c.next_tick);
+        tokio::time::Instant::from_std(s.min(f).min(l).min(m))
     }
 
     async fn acked(&mut self, sdp: Option<Bytes>, local: &mut LocalMedia) {
@@ -412,6 +485,8 @@ impl ActiveCall<'_> {
     /// The caller hung up (or we did and the SIP side confirmed): close the recording first.
     async fn ended(&mut self) {
         let now = Instant::now();
+        self.leave_queue().await;
+        self.end_leg(now).await;
         if let Some(rec) = self.session.as_mut().and_then(|s| s.stop_recording(now)) {
             let duration = self.finish_recording(rec).await;
             self.flow.handle(
@@ -427,10 +502,19 @@ impl ActiveCall<'_> {
     }
 
     fn housekeeping(&mut self) {
-        // fdatasync of the recording in progress, off the packet path.
-        if let Some(r) = &self.recording
-            && !r.syncing.swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        // fdatasync of the recordings in progress, off the packet path.
+        let conversation = self.conversation.as_mut().map(|c| {
+            if let Some(rec) = c.recorder.as_mut()
+                && let Err(e) = rec.maybe_refresh()
+            {
+                tracing::warn!(error = %e, "conversation recording header not refreshed");
+            }
+            &c.sync
+        });
+        for r in self.recording.iter().chain(conversation) {
+            if r.syncing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                continue;
+            }
             // One fdatasync in flight per recording: a slow disk must not pile them up.
             let f = r.sync.clone();
             let busy = r.syncing.clone();
@@ -456,6 +540,17 @@ impl ActiveCall<'_> {
                 progressed = true;
                 self.media_event(ev).await;
             }
+            // The operator's keys are not IVR input; nothing else of the leg's matters here.
+            while let Some(ev) = self
+                .leg
+                .as_mut()
+                .and_then(|l| l.session.as_mut())
+                .and_then(Session::poll_event)
+            {
+                if let MediaEvent::SourceLearned(from) = ev {
+                    tracing::debug!(%from, "operator RTP source learned");
+                }
+            }
             progressed |= self.drain_flow().await;
             if !progressed {
                 break;
@@ -464,6 +559,17 @@ impl ActiveCall<'_> {
     }
 
     fn drain_transmits(&mut self) {
+        if let Some(leg) = self.leg.as_mut()
+            && let Some(s) = leg.session.as_mut()
+        {
+            while let Some((ch, dest, bytes)) = s.poll_transmit() {
+                // RTCP to the operator leaves from the RTP socket's neighbour only in
+                // theory; softphones ignore a missing SR, so only RTP goes out.
+                if ch == Channel::Rtp && leg.rtp.try_send_to(&bytes, dest).is_err() {
+                    self.ctx.metrics.rtp_send_errors.inc();
+                }
+            }
+        }
         let Some(s) = self.session.as_mut() else {
             return;
         };
@@ -517,9 +623,15 @@ impl ActiveCall<'_> {
         }
     }
 
-    /// Finalises, fsyncs, renames and hashes a recording; returns its duration.
+    /// Finalises, fsyncs, renames and hashes a message recording; returns its duration.
     async fn finish_recording(&mut self, rec: Recorder) -> u64 {
         let id = self.recording.take().map(|r| r.id).unwrap_or_default();
+        self.store_recording(rec, id, RecordingKind::Message).await
+    }
+
+    /// Finalises, fsyncs, renames and hashes a recording and enters it in the store;
+    /// returns its duration.
+    async fn store_recording(&mut self, rec: Recorder, id: String, kind: RecordingKind) -> u64 {
         match tokio::task::spawn_blocking(move || rec.finish()).await {
             Ok(Ok(done)) => {
                 self.ctx.metrics.recordings_total.inc();
@@ -529,7 +641,7 @@ impl ActiveCall<'_> {
                 self.ctx.storage.writer.insert_recording(NewRecording {
                     id: id.clone(),
                     call_id: self.row.clone(),
-                    kind: RecordingKind::Message,
+                    kind,
                     path: path.to_string_lossy().into_owned(),
                     created_at: Timestamp::now(),
                     duration_ms: i64::try_from(done.duration_ms).unwrap_or(i64::MAX),
@@ -613,15 +725,31 @@ impl ActiveCall<'_> {
                 }
             }
             FlowCommand::Enqueue { lang } => {
-                // The operator queue comes with the operators issue: until then nobody
-                // can take the call and the flow offers the message path.
-                tracing::info!(
-                    lang = lang.as_str(),
-                    "operator requested; no operator queue in this build"
-                );
-                self.flow.handle(now, Input::OperatorUnavailable);
+                let language = Some(hotline_queue::Language::from(lang.as_str()));
+                match self
+                    .ctx
+                    .queue
+                    .enqueue(hotline_queue::CallId::from(self.row.as_str()), language)
+                    .await
+                {
+                    Ok(rx) => {
+                        tracing::info!(lang = lang.as_str(), "waiting for an operator");
+                        self.queue_rx = Some(rx);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "operator queue not running; offering a message");
+                        self.flow.handle(now, Input::OperatorUnavailable);
+                    }
+                }
             }
-            FlowCommand::LeaveQueue => {}
+            FlowCommand::LeaveQueue => {
+                self.leave_queue().await;
+                // An operator's phone ringing for this call stops ringing.
+                if self.leg.as_ref().is_some_and(|l| l.answered_at.is_none()) {
+                    self.end_leg(now).await;
+                }
+            }
+            FlowCommand::Bridge => self.bridge(now).await,
             FlowCommand::HangUp => self.hang_up().await,
             FlowCommand::Outcome {
                 disposition,
@@ -723,5 +851,472 @@ impl ActiveCall<'_> {
         if let Some(s) = self.session.as_mut() {
             s.start_recording(Instant::now(), rec, spec);
         }
+    }
+}
+
+/// How often the conversation mixer writes its due frames.
+const MIX_EVERY: Duration = Duration::from_millis(20);
+
+/// Receives on the operator leg's RTP socket; never ready without a leg.
+async fn leg_recv(
+    leg: Option<&OperatorLeg>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddr)> {
+    match leg {
+        Some(l) => l.rtp.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The queue's next news for this call; never ready outside the queue. `None`: the
+/// queue let the call go (or stopped).
+async fn queue_recv(rx: &mut Option<CallEvents>) -> Option<CallQueueEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Why an operator leg failed, for the queue.
+fn offer_failure(status: u16) -> OfferFailure {
+    match status {
+        603 => OfferFailure::Declined,
+        486 | 600 => OfferFailure::Busy,
+        408 => OfferFailure::Timeout,
+        _ => OfferFailure::Unreachable,
+    }
+}
+
+// The operator side: the queue's offers, the operator leg, the bridge.
+impl ActiveCall<'_> {
+    fn event(&self, kind: &str, detail: &str) {
+        self.ctx
+            .storage
+            .writer
+            .add_call_event(&self.row, Timestamp::now(), kind, detail);
+    }
+
+    fn call_id(&self) -> hotline_queue::CallId {
+        hotline_queue::CallId::from(self.row.as_str())
+    }
+
+    /// Takes the call out of the queue, if it is in.
+    async fn leave_queue(&mut self) {
+        if self.queue_rx.take().is_some() {
+            let _ = self.ctx.queue.cancel(self.call_id()).await;
+        }
+    }
+
+    async fn queue_event(&mut self, ev: Option<CallQueueEvent>) {
+        let now = Instant::now();
+        match ev {
+            None => {
+                // The queue stopped (shutdown) without a word for this call.
+                if self.queue_rx.take().is_some() && self.operator.is_none() {
+                    self.flow.handle(now, Input::OperatorUnavailable);
+                }
+            }
+            Some(CallQueueEvent::Offer { operator }) => self.place_leg(now, operator).await,
+            Some(CallQueueEvent::CancelOffer { operator }) => {
+                if self
+                    .leg
+                    .as_ref()
+                    .is_some_and(|l| l.name == operator && l.answered_at.is_none())
+                {
+                    tracing::info!(operator = %operator, "operator did not answer in time");
+                    self.event("operator-no-answer", operator.as_str());
+                    self.end_leg(now).await;
+                }
+            }
+            Some(CallQueueEvent::Position { position }) => {
+                self.flow.handle(now, Input::QueueUpdate { position });
+            }
+            Some(CallQueueEvent::NoOperator { reason }) => {
+                tracing::info!(reason = reason.as_str(), "no operator for the call");
+                self.queue_rx = None;
+                self.event("no-operator", reason.as_str());
+                self.flow.handle(now, Input::OperatorUnavailable);
+            }
+            Some(CallQueueEvent::Connected { operator, waited }) => {
+                let waited_ms = i64::try_from(waited.as_millis()).unwrap_or(i64::MAX);
+                tracing::info!(operator = %operator, waited_ms, "operator connected");
+                // Kept, unread, until the conversation ends: dropping it would tell the
+                // queue the call left and free the operator.
+                self.connected_rx = self.queue_rx.take();
+                self.ctx.storage.writer.update_call(
+                    &self.row,
+                    CallUpdate {
+                        queue_wait_ms: Some(waited_ms),
+                        operator: Some(operator.to_string()),
+                        ..CallUpdate::default()
+                    },
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Rings `operator`'s softphone (its best binding) with an offer for this call.
+    async fn place_leg(&mut self, now: Instant, operator: OperatorName) {
+        if self.leg.is_some() {
+            // One leg at a time: the queue offers again after a failure.
+            let _ = self
+                .ctx
+                .queue
+                .offer_failed(self.call_id(), operator, OfferFailure::Unreachable)
+                .await;
+            return;
+        }
+        let Some(binding) = self
+            .ctx
+            .registrations
+            .contacts(operator.as_str())
+            .into_iter()
+            .next()
+        else {
+            tracing::info!(operator = %operator, "offered operator has no registered softphone");
+            let _ = self
+                .ctx
+                .queue
+                .offer_failed(self.call_id(), operator, OfferFailure::Unreachable)
+                .await;
+            return;
+        };
+        let Some(mut lease) = self.ctx.rtp.lease() else {
+            tracing::warn!("no free RTP port for the operator leg");
+            let _ = self
+                .ctx
+                .queue
+                .offer_failed(self.call_id(), operator, OfferFailure::Unreachable)
+                .await;
+            return;
+        };
+        let sockets = lease
+            .take_sockets()
+            .ok_or_else(|| std::io::Error::other("sockets already taken"))
+            .and_then(|(rtp, rtcp)| Ok((UdpSocket::from_std(rtp)?, UdpSocket::from_std(rtcp)?)));
+        let Ok((rtp, rtcp)) = sockets else {
+            let _ = self
+                .ctx
+                .queue
+                .offer_failed(self.call_id(), operator, OfferFailure::Unreachable)
+                .await;
+            return;
+        };
+        // The caller's codec first: no transcoding when the softphone has it too.
+        let codecs = match self.negotiated.as_ref().map(|n| n.codec) {
+            Some(Codec::Pcma) => vec![Codec::Pcma, Codec::Pcmu],
+            _ => vec![Codec::Pcmu, Codec::Pcma],
+        };
+        let media_ip = self
+            .ctx
+            .config
+            .rtp
+            .public_address
+            .unwrap_or(binding.source.local.ip());
+        let local = LocalMedia {
+            address: media_ip,
+            port: lease.port,
+            codecs,
+            session_id: u64::from(rand::random::<u32>()),
+            session_version: 1,
+            direction: Direction::SendRecv,
+        };
+        // The operator sees the language and the reference, never the caller's number.
+        let lang = self
+            .flow
+            .language()
+            .map_or("--", |l| l.as_str())
+            .to_uppercase();
+        let shown = format!("{lang} {}", self.reference);
+        let outgoing = OutgoingCall {
+            peer: binding.source,
+            request_uri: binding.contact.clone(),
+            to: format!("sip:{}@{}", operator, self.ctx.config.sip.domain),
+            from_user: "hotline".to_owned(),
+            from_display: shown.clone(),
+            sdp: Bytes::from(sdp::offer(&local)),
+            extra_headers: Vec::new(),
+        };
+        let (placed_tx, placed_rx) = tokio::sync::oneshot::channel();
+        self.ctx
+            .send(Command::Invite {
+                call: Box::new(outgoing),
+                events: self.ctx.events.clone(),
+                placed: placed_tx,
+            })
+            .await;
+        let Ok(handle) = placed_rx.await else {
+            return;
+        };
+        tracing::info!(operator = %operator, %shown, "ringing operator");
+        self.event("operator-offered", operator.as_str());
+        let _ = now;
+        self.leg = Some(OperatorLeg {
+            name: operator,
+            handle,
+            _lease: lease,
+            rtp,
+            _rtcp: rtcp,
+            local,
+            session: None,
+            answered_at: None,
+            hung_up: false,
+        });
+    }
+
+    /// An event of the operator leg (or of a leg already let go: ignored).
+    async fn leg_event(&mut self, handle: CallHandle, ev: CallEvent) {
+        let now = Instant::now();
+        let Some(leg) = self.leg.as_mut().filter(|l| l.handle == handle) else {
+            return;
+        };
+        match ev {
+            CallEvent::Progress(status) => {
+                tracing::debug!(status, "operator leg progress");
+            }
+            CallEvent::Answered(answer) => {
+                let negotiated = answer
+                    .as_deref()
+                    .and_then(|a| sdp::accept_answer(a, &leg.local).ok());
+                let Some(n) = negotiated else {
+                    tracing::warn!(operator = %leg.name, "operator's answer has no usable SDP; hanging up that leg");
+                    let name = leg.name.clone();
+                    self.end_leg(now).await;
+                    let _ = self
+                        .ctx
+                        .queue
+                        .offer_failed(self.call_id(), name, OfferFailure::Unreachable)
+                        .await;
+                    return;
+                };
+                if self.queue_rx.is_none() {
+                    // The caller left the queue meanwhile (a key, the cap): too late.
+                    self.end_leg(now).await;
+                    return;
+                }
+                leg.answered_at = Some(now);
+                let mut session =
+                    Session::new(now, SystemTime::now(), session_config(&n, self.call.0));
+                session.set_sending(n.direction.receives());
+                leg.session = Some(session);
+                let name = leg.name.clone();
+                tracing::info!(operator = %name, codec = ?n.codec, "operator answered");
+                self.event("operator-answered", name.as_str());
+                self.operator = Some(name.clone());
+                let _ = self.ctx.queue.offer_answered(self.call_id(), name).await;
+                self.flow.handle(now, Input::OperatorAnswered);
+            }
+            CallEvent::ReInvite(offer) => {
+                // Hold and resume from the operator's phone.
+                leg.local.session_version += 1;
+                let handle = leg.handle;
+                let reply = match offer {
+                    None => Command::AcceptReinvite(handle, Bytes::from(sdp::offer(&leg.local))),
+                    Some(offer) => match sdp::answer(&offer, &leg.local) {
+                        Ok((n, body)) => {
+                            tracing::info!(direction = ?n.direction, "operator re-INVITE");
+                            if let Some(s) = leg.session.as_mut() {
+                                s.relearn(n.remote);
+                                s.set_sending(n.direction.receives());
+                            }
+                            Command::AcceptReinvite(handle, Bytes::from(body))
+                        }
+                        Err(e) => Command::RejectReinvite(handle, e.status_code()),
+                    },
+                };
+                self.ctx.send(reply).await;
+            }
+            CallEvent::Info(..) | CallEvent::Acked(_) => {}
+            CallEvent::Ended(reason) => {
+                let leg = self.leg.take();
+                let Some(leg) = leg else { return };
+                if leg.hung_up {
+                    return;
+                }
+                match (leg.answered_at, reason) {
+                    (None, EndReason::Failed(status)) => {
+                        tracing::info!(operator = %leg.name, status, "operator leg failed");
+                        self.event("operator-failed", &format!("{} {status}", leg.name));
+                        let _ = self
+                            .ctx
+                            .queue
+                            .offer_failed(self.call_id(), leg.name.clone(), offer_failure(status))
+                            .await;
+                    }
+                    (None, _) => {
+                        let _ = self
+                            .ctx
+                            .queue
+                            .offer_failed(
+                                self.call_id(),
+                                leg.name.clone(),
+                                OfferFailure::Unreachable,
+                            )
+                            .await;
+                    }
+                    (Some(at), _) => {
+                        // The operator hung up: the conversation is over for both.
+                        let talk = now.saturating_duration_since(at).as_millis();
+                        tracing::info!(operator = %leg.name, talk_ms = talk as u64, "operator hung up");
+                        self.event("operator-hung-up", &talk.to_string());
+                        self.finish_conversation(now).await;
+                        let _ = self.ctx.queue.call_ended(leg.name.clone()).await;
+                        self.connected_rx = None;
+                        self.hang_up().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the operator leg from our side (CANCEL while it rings, BYE once answered),
+    /// closes the conversation recording and tells the queue the operator is free.
+    async fn end_leg(&mut self, now: Instant) {
+        self.bridged = false;
+        self.finish_conversation(now).await;
+        let Some(mut leg) = self.leg.take() else {
+            return;
+        };
+        leg.hung_up = true;
+        self.ctx.send(Command::Hangup(leg.handle)).await;
+        if let Some(at) = leg.answered_at {
+            let talk = now.saturating_duration_since(at).as_millis();
+            self.event("conversation-ended", &talk.to_string());
+            let _ = self.ctx.queue.call_ended(leg.name.clone()).await;
+            self.connected_rx = None;
+        }
+    }
+
+    /// The flow played the notice: caller and operator hear each other from now on, and
+    /// the conversation is recorded.
+    async fn bridge(&mut self, now: Instant) {
+        let Some(leg) = self.leg.as_mut() else { return };
+        let Some(op) = leg.session.as_mut() else {
+            return;
+        };
+        op.set_bridged(true);
+        if let Some(s) = self.session.as_mut() {
+            s.stop_playback();
+            s.set_bridged(true);
+        }
+        self.bridged = true;
+        tracing::info!(operator = %leg.name, "caller and operator connected");
+        let name = leg.name.to_string();
+        self.event("bridged", &name);
+        if self.ctx.config.queue.record_conversations {
+            self.start_conversation(now).await;
+        }
+    }
+
+    async fn start_conversation(&mut self, now: Instant) {
+        let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
+        let id = recordings::new_id();
+        let id2 = id.clone();
+        let row = self.row.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            if let Err(e) = recordings::write_sidecar(&dir, &id2, &row)
+                && let Err(e2) = std::fs::create_dir_all(&dir)
+                    .and_then(|()| recordings::write_sidecar(&dir, &id2, &row))
+            {
+                tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
+            }
+            Recorder::create(&dir, &id2, 2)
+        })
+        .await;
+        let rec = match created {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot create the conversation recording; the call goes on");
+                return;
+            }
+            Err(_) => return,
+        };
+        let Ok(sync) = rec
+            .sync_handle()
+            .or_else(|_| std::fs::File::open(rec.part_path()))
+        else {
+            return;
+        };
+        tracing::info!(recording = %id, "recording the conversation");
+        self.conversation = Some(Conversation {
+            mixer: ConversationMixer::new(now),
+            next_tick: now + MIX_EVERY,
+            recorder: Some(rec),
+            sync: ActiveRecording {
+                id,
+                sync: Arc::new(sync),
+                syncing: Arc::default(),
+            },
+        });
+    }
+
+    /// Closes the conversation recording, if one runs, and enters it in the store.
+    async fn finish_conversation(&mut self, now: Instant) {
+        let Some(mut conv) = self.conversation.take() else {
+            return;
+        };
+        let Some(mut rec) = conv.recorder.take() else {
+            return;
+        };
+        if let Err(e) = conv.mixer.finish(now, &mut rec) {
+            tracing::error!(error = %e, "conversation recording: last frames not written");
+        }
+        self.store_recording(rec, conv.sync.id, RecordingKind::Conversation)
+            .await;
+    }
+
+    /// Relays what one leg received to the other, and to the conversation recording.
+    fn relay(&mut self, from: Side) {
+        let now = Instant::now();
+        let Some(leg) = self.leg.as_mut() else { return };
+        let (Some(caller), Some(op)) = (self.session.as_mut(), leg.session.as_mut()) else {
+            return;
+        };
+        let (src, dst) = match from {
+            Side::Caller => (caller, op),
+            Side::Operator => (op, caller),
+        };
+        while let Some(p) = src.poll_relay() {
+            if let Some(conv) = self.conversation.as_mut() {
+                conv.mixer.push(now, from, &p);
+            }
+            dst.send_relayed(now, &p);
+        }
+    }
+
+    /// Writes the conversation frames that are due.
+    fn mix(&mut self, now: Instant) {
+        let Some(conv) = self.conversation.as_mut() else {
+            return;
+        };
+        if now < conv.next_tick {
+            return;
+        }
+        conv.next_tick = now + MIX_EVERY;
+        let Some(rec) = conv.recorder.as_mut() else {
+            return;
+        };
+        if let Err(e) = conv.mixer.tick(now, rec) {
+            tracing::error!(error = %e, "conversation recording write failed; what reached the disk is kept");
+            conv.recorder = None;
+        }
+    }
+}
+
+fn session_config(n: &Negotiated, call: u64) -> SessionConfig {
+    let law = match n.codec {
+        Codec::Pcmu => Law::Mu,
+        Codec::Pcma => Law::A,
+    };
+    SessionConfig {
+        law,
+        payload_type: n.payload_type,
+        dtmf_payload_type: n.dtmf_payload_type,
+        remote: n.remote,
+        ssrc: rand::random(),
+        sequence: rand::random(),
+        timestamp: rand::random(),
+        cname: format!("hotline-{call}"),
     }
 }

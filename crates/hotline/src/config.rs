@@ -48,6 +48,9 @@ pub struct Config {
     /// `[calls]`: limits on a single call.
     #[serde(default)]
     pub calls: CallsConfig,
+    /// `[queue]`: the operator queue.
+    #[serde(default)]
+    pub queue: QueueSettings,
     /// `[privacy]`: what is kept of the caller's number.
     #[serde(default)]
     pub privacy: PrivacyConfig,
@@ -103,6 +106,12 @@ pub struct SipConfig {
     /// `sip.user_agent`: value of the `Server` and `User-Agent` headers we send. Default `hotline`.
     #[serde(default = "defaults::sip_user_agent")]
     pub user_agent: String,
+    /// `sip.digest_algorithms`: the digest algorithms REGISTER challenges offer, in order of
+    /// preference: `"SHA-256"` (RFC 8760) and/or `"MD5"`. Some softphones (baresip 1.0, sipp)
+    /// refuse a challenge that offers SHA-256 at all: list only `"MD5"` for them. Default
+    /// `["SHA-256", "MD5"]`.
+    #[serde(default = "defaults::sip_digest_algorithms")]
+    pub digest_algorithms: Vec<String>,
 }
 
 /// `[rtp]`: media ports and the address we announce in SDP.
@@ -199,6 +208,41 @@ pub struct CallsConfig {
     /// Default 1800. At least 1.
     #[serde(default = "defaults::calls_max_duration_secs")]
     pub max_duration_secs: u64,
+}
+
+/// `[queue]`: how waiting callers are given to operators.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// `queue.ring_timeout_secs`: how long an operator's phone rings before the call is offered
+    /// to the next operator. Default 20. At least 1.
+    #[serde(default = "defaults::queue_ring_timeout_secs")]
+    pub ring_timeout_secs: u64,
+    /// `queue.language_wait_secs`: how long a Quechua caller is offered only to operators who
+    /// speak Quechua (while one is on duty) before any operator may take the call. Default 30.
+    #[serde(default = "defaults::queue_language_wait_secs")]
+    pub language_wait_secs: u64,
+    /// `queue.wrap_up_secs`: time after each conversation before the operator is offered the
+    /// next call (for notes). Default 30.
+    #[serde(default = "defaults::queue_wrap_up_secs")]
+    pub wrap_up_secs: u64,
+    /// `queue.max_wait_secs`: longest wait in the queue; then the caller is offered the message
+    /// path. Default 300 (the flow's `max_wait_ms` may cut it shorter).
+    #[serde(default = "defaults::queue_max_wait_secs")]
+    pub max_wait_secs: u64,
+    /// `queue.position_every_secs`: a waiting caller hears their position this often (and
+    /// whenever it changes), at the end of a hold-music loop. 0: only when it changes.
+    /// Default 30.
+    #[serde(default = "defaults::queue_position_every_secs")]
+    pub position_every_secs: u64,
+    /// `queue.missed_offers_before_pause`: an operator who lets this many offers in a row ring
+    /// out (or declines them) is paused, and sees why. 0: never. Default 2.
+    #[serde(default = "defaults::queue_missed_offers_before_pause")]
+    pub missed_offers_before_pause: u32,
+    /// `queue.record_conversations`: record the conversation with the operator (caller on the
+    /// left channel, operator on the right), kind `conversation`. Default true.
+    #[serde(default = "defaults::queue_record_conversations")]
+    pub record_conversations: bool,
 }
 
 /// `[shutdown]`: graceful shutdown.
@@ -306,6 +350,30 @@ mod defaults {
     }
     pub(super) fn calls_max_duration_secs() -> u64 {
         1800
+    }
+    pub(super) fn sip_digest_algorithms() -> Vec<String> {
+        vec!["SHA-256".to_owned(), "MD5".to_owned()]
+    }
+    pub(super) fn queue_ring_timeout_secs() -> u64 {
+        20
+    }
+    pub(super) fn queue_language_wait_secs() -> u64 {
+        30
+    }
+    pub(super) fn queue_wrap_up_secs() -> u64 {
+        30
+    }
+    pub(super) fn queue_max_wait_secs() -> u64 {
+        300
+    }
+    pub(super) fn queue_position_every_secs() -> u64 {
+        30
+    }
+    pub(super) fn queue_missed_offers_before_pause() -> u32 {
+        2
+    }
+    pub(super) fn queue_record_conversations() -> bool {
+        true
     }
     pub(super) fn shutdown_grace_secs() -> u64 {
         30
@@ -428,6 +496,25 @@ impl Config {
         if self.calls.max_duration_secs == 0 {
             return Err(("calls.max_duration_secs", "must be at least 1".to_owned()));
         }
+        if sip.digest_algorithms.is_empty() {
+            return Err((
+                "sip.digest_algorithms",
+                "must list at least one of \"SHA-256\", \"MD5\"".to_owned(),
+            ));
+        }
+        if let Some(bad) = sip
+            .digest_algorithms
+            .iter()
+            .find(|a| !matches!(a.as_str(), "SHA-256" | "MD5"))
+        {
+            return Err((
+                "sip.digest_algorithms",
+                format!("unknown algorithm {bad:?}: use \"SHA-256\" or \"MD5\""),
+            ));
+        }
+        if self.queue.ring_timeout_secs == 0 {
+            return Err(("queue.ring_timeout_secs", "must be at least 1".to_owned()));
+        }
         Ok(())
     }
 }
@@ -498,6 +585,7 @@ impl Default for SipConfig {
             max_message_bytes: defaults::sip_max_message_bytes(),
             tcp_idle_secs: defaults::sip_tcp_idle_secs(),
             user_agent: defaults::sip_user_agent(),
+            digest_algorithms: defaults::sip_digest_algorithms(),
         }
     }
 }
@@ -542,6 +630,34 @@ impl Default for CallsConfig {
     fn default() -> Self {
         Self {
             max_duration_secs: defaults::calls_max_duration_secs(),
+        }
+    }
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: defaults::queue_ring_timeout_secs(),
+            language_wait_secs: defaults::queue_language_wait_secs(),
+            wrap_up_secs: defaults::queue_wrap_up_secs(),
+            max_wait_secs: defaults::queue_max_wait_secs(),
+            position_every_secs: defaults::queue_position_every_secs(),
+            missed_offers_before_pause: defaults::queue_missed_offers_before_pause(),
+            record_conversations: defaults::queue_record_conversations(),
+        }
+    }
+}
+
+impl QueueSettings {
+    /// The queue's own configuration.
+    pub fn queue_config(&self) -> hotline_queue::QueueConfig {
+        hotline_queue::QueueConfig {
+            ring_timeout: Duration::from_secs(self.ring_timeout_secs),
+            language_wait: Duration::from_secs(self.language_wait_secs),
+            wrap_up: Duration::from_secs(self.wrap_up_secs),
+            max_wait: Duration::from_secs(self.max_wait_secs),
+            position_every: Duration::from_secs(self.position_every_secs),
+            missed_offers_before_pause: self.missed_offers_before_pause,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod prompts;
 
 mod call;
 mod metrics;
+mod operators;
 mod recordings;
 mod registrations;
 mod rtp_ports;

@@ -126,6 +126,20 @@ pub(crate) fn repair_on_start(data_dir: &Path, writer: &hotline_store::WriterHan
     repaired
 }
 
+/// A conversation with an operator is recorded in two channels (caller, operator); a
+/// message in one. Read from the WAV header's channel count.
+fn kind_of(wav: &Path) -> hotline_store::RecordingKind {
+    use std::io::Read as _;
+    let mut head = [0u8; 24];
+    let channels = std::fs::File::open(wav)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map(|()| u16::from_le_bytes([head[22], head[23]]));
+    match channels {
+        Ok(2) => hotline_store::RecordingKind::Conversation,
+        _ => hotline_store::RecordingKind::Message,
+    }
+}
+
 fn submit(
     data_dir: &Path,
     writer: &hotline_store::WriterHandle,
@@ -146,7 +160,7 @@ fn submit(
     writer.insert_recording(hotline_store::NewRecording {
         id,
         call_id,
-        kind: hotline_store::RecordingKind::Message,
+        kind: kind_of(wav),
         path: path.to_string_lossy().into_owned(),
         created_at: hotline_store::Timestamp::now(),
         duration_ms: i64::try_from(duration_ms).unwrap_or(i64::MAX),

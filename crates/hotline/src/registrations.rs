@@ -51,9 +51,20 @@ const NONCE_KEY_LABEL: &[u8] = b"hotline/sip-digest-nonce-key/v1";
 /// Who is registered: operator name → their current bindings (contact URI,
 /// where to send to, expiry), highest `q` first. Cheap to clone and to read;
 /// only the SIP task writes it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Registrations {
     inner: Arc<RwLock<BTreeMap<String, Vec<Binding>>>>,
+    /// Bumped on every change, for [`Registrations::subscribe`].
+    version: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for Registrations {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            version: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 // The readers are the queue and the console (not built yet) and the tests.
@@ -74,6 +85,11 @@ impl Registrations {
         self.read(|m| m.keys().cloned().collect())
     }
 
+    /// Wakes (`changed()`) after every change of the view.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
     /// Everything at once.
     pub(crate) fn snapshot(&self) -> BTreeMap<String, Vec<Binding>> {
         self.read(BTreeMap::clone)
@@ -89,6 +105,7 @@ impl Registrations {
             return;
         }
         *self.inner.write().unwrap_or_else(PoisonError::into_inner) = map;
+        self.version.send_modify(|v| *v += 1);
     }
 }
 

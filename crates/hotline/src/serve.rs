@@ -139,6 +139,12 @@ pub async fn run(
     }
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
     let stats = Arc::new(SipStats::default());
+    let queue = hotline_queue::spawn(config.queue.queue_config());
+    crate::operators::spawn_registration_sync(
+        stats.registrations.clone(),
+        queue.clone(),
+        store.clone(),
+    );
     let sip_ip = listeners.sip_udp.local_addr()?.ip();
     let rtp = RtpPorts::new(sip_ip, config.rtp.port_range.even_ports());
 
@@ -151,7 +157,11 @@ pub async fn run(
         Arc::new(MetricsText(metrics.clone())),
         store.clone(),
         config.storage.data_dir.clone(),
-    );
+    )
+    .with_queue(Arc::new(crate::operators::QueueAdapter {
+        queue: queue.clone(),
+        store: store.clone(),
+    }));
     let app = hotline_console::router(state);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut http_stop = stop_rx.clone();
@@ -175,6 +185,7 @@ pub async fn run(
             assets,
             metrics: metrics.clone(),
             storage,
+            queue,
         }
         .run(stop_rx),
     );

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use hotline_sip::endpoint::{CallHandle, EndReason, Endpoint, Event, Peer, RegisterId, Transport};
+use hotline_sip::endpoint::{
+    CallHandle, EndReason, Endpoint, Event, OutgoingCall, Peer, RegisterId, Transport,
+};
 use hotline_sip::message::{Framed, StreamFramer};
 use hotline_sip::registrar::RegisterConfig;
 use hotline_store::CallStore;
@@ -36,6 +38,13 @@ pub(crate) enum Command {
     Hangup(CallHandle),
     AcceptReinvite(CallHandle, Bytes),
     RejectReinvite(CallHandle, u16),
+    /// Place an outgoing call (the operator leg): its events go to `events` tagged with
+    /// the handle sent back on `placed`.
+    Invite {
+        call: Box<OutgoingCall>,
+        events: mpsc::Sender<(CallHandle, CallEvent)>,
+        placed: tokio::sync::oneshot::Sender<CallHandle>,
+    },
 }
 
 /// Shared counters the console and shutdown read, and who is registered.
@@ -103,6 +112,7 @@ pub(crate) struct SipTask {
     pub(crate) assets: Arc<crate::prompts::Assets>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) storage: crate::storage::Storage,
+    pub(crate) queue: hotline_queue::QueueHandle,
 }
 
 impl SipTask {
@@ -118,6 +128,7 @@ impl SipTask {
             assets,
             metrics,
             storage,
+            queue,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -139,7 +150,7 @@ impl SipTask {
         let (lookup_tx, mut lookup_rx) = mpsc::channel::<(RegisterId, Account)>(256);
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(1024);
         let (conn_tx, mut conn_rx) = mpsc::channel::<ConnEvent>(1024);
-        let mut calls: HashMap<CallHandle, mpsc::Sender<CallEvent>> = HashMap::new();
+        let mut calls: HashMap<CallHandle, mpsc::Sender<(CallHandle, CallEvent)>> = HashMap::new();
         let mut conns: HashMap<u64, Conn> = HashMap::new();
         let mut conn_by_addr: HashMap<SocketAddr, u64> = HashMap::new();
         let mut next_conn = 1u64;
@@ -155,6 +166,8 @@ impl SipTask {
             assets,
             metrics: metrics.clone(),
             storage,
+            queue,
+            registrations: stats.registrations.clone(),
         };
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
@@ -255,6 +268,11 @@ impl SipTask {
                         Command::Hangup(c) => endpoint.hangup(now, c),
                         Command::AcceptReinvite(c, sdp) => endpoint.accept_reinvite(now, c, sdp),
                         Command::RejectReinvite(c, code) => endpoint.reject_reinvite(now, c, code),
+                        Command::Invite { call, events, placed } => {
+                            let handle = endpoint.invite(now, *call);
+                            calls.insert(handle, events);
+                            let _ = placed.send(handle);
+                        }
                     }
                 }
                 Some((id, account)) = lookup_rx.recv() => {
@@ -374,6 +392,17 @@ fn registrar_shell(config: &Config, view: Registrations) -> RegistrarShell {
     let mut register = RegisterConfig::new(config.sip.domain.clone(), key);
     register.server = config.sip.user_agent.clone();
     register.digest.seed = rand::random();
+    // `check` validated the names.
+    register.digest.algorithms = config
+        .sip
+        .digest_algorithms
+        .iter()
+        .filter_map(|a| match a.as_str() {
+            "SHA-256" => Some(hotline_sip::digest::Algorithm::Sha256),
+            "MD5" => Some(hotline_sip::digest::Algorithm::Md5),
+            _ => None,
+        })
+        .collect();
     RegistrarShell::new(register, config.sip.retry_after_secs, view)
 }
 
@@ -441,11 +470,13 @@ struct Shared {
     assets: Arc<crate::prompts::Assets>,
     metrics: Arc<crate::metrics::Metrics>,
     storage: crate::storage::Storage,
+    queue: hotline_queue::QueueHandle,
+    registrations: crate::registrations::Registrations,
 }
 
 fn handle_event(
     ev: Event,
-    calls: &mut HashMap<CallHandle, mpsc::Sender<CallEvent>>,
+    calls: &mut HashMap<CallHandle, mpsc::Sender<(CallHandle, CallEvent)>>,
     cmd_tx: &mpsc::Sender<Command>,
     shared: &Shared,
     limiter: &mut LogLimiter,
@@ -455,7 +486,7 @@ fn handle_event(
     match ev {
         Event::IncomingCall(inc) => {
             let (tx, rx) = mpsc::channel(32);
-            calls.insert(inc.call, tx);
+            calls.insert(inc.call, tx.clone());
             let media_ip = config.rtp.public_address.unwrap_or_else(|| {
                 locals
                     .cached(inc.peer.remote.ip())
@@ -470,10 +501,17 @@ fn handle_event(
                 assets: shared.assets.clone(),
                 metrics: shared.metrics.clone(),
                 storage: shared.storage.clone(),
+                queue: shared.queue.clone(),
+                registrations: shared.registrations.clone(),
+                events: tx,
             };
             let span = tracing::info_span!("call", id = inc.call.0);
             tokio::spawn(call::run(ctx, inc, rx).instrument(span));
         }
+        Event::Progress { call, status, .. } => {
+            forward(calls, call, CallEvent::Progress(status));
+        }
+        Event::Answered { call, sdp } => forward(calls, call, CallEvent::Answered(sdp)),
         Event::Acked { call, sdp } => forward(calls, call, CallEvent::Acked(sdp)),
         Event::ReInvite { call, sdp } => forward(calls, call, CallEvent::ReInvite(sdp)),
         Event::Info {
@@ -499,9 +537,13 @@ fn handle_event(
     }
 }
 
-fn forward(calls: &HashMap<CallHandle, mpsc::Sender<CallEvent>>, call: CallHandle, ev: CallEvent) {
+fn forward(
+    calls: &HashMap<CallHandle, mpsc::Sender<(CallHandle, CallEvent)>>,
+    call: CallHandle,
+    ev: CallEvent,
+) {
     if let Some(tx) = calls.get(&call)
-        && tx.try_send(ev).is_err()
+        && tx.try_send((call, ev)).is_err()
     {
         tracing::warn!(call = call.0, "call task not keeping up; event dropped");
     }
@@ -685,5 +727,6 @@ pub(crate) fn end_reason(r: EndReason) -> &'static str {
         EndReason::NoAck => "no ACK",
         EndReason::LocalHangup => "we hung up",
         EndReason::Rejected(_) => "rejected",
+        EndReason::Failed(_) => "failed",
     }
 }

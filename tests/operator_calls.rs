@@ -1,0 +1,618 @@
+//! Talking to an operator, end to end, with a real softphone: PJSIP's `pjsua2-python`
+//! (`tests/peers/operator.py`) registers as an operator made with `hotline user add`, a
+//! supervisor sets it available through the API, and callers press 1 (Spanish) then 3
+//! (operator).
+//!
+//! 1. `operator_answers_and_both_hear_each_other`: a sipp caller sends the keys as RFC 4733
+//!    events, then a 1000 Hz tone; the operator answers, plays 400 Hz and hangs up after
+//!    10 s. Checked: the operator's phone shows `ES <reference>` and never the caller's
+//!    number; what the operator heard holds 1000 Hz and no 400 Hz; the two-channel
+//!    recording (kind `conversation`) holds the caller's 1000 Hz on the left and the
+//!    operator's 400 Hz on the right; the call's metadata (operator, queue wait,
+//!    disposition, events) and `GET /api/queue` after the call.
+//! 2. `pjsua_caller_hears_the_operator`: the caller is a pjsua2 softphone too (so what the
+//!    caller hears can be recorded): 1000 Hz one way, 400 Hz the other, each side hears
+//!    only the other's tone.
+//! 3. `first_operator_declines_the_second_answers`: 603 from the operator idle longest,
+//!    then the call goes to the next one.
+//! 4. `caller_hangs_up_while_the_operator_rings`: the operator's INVITE is cancelled (487).
+//! 5. `nobody_logged_in_offers_a_message`: no operator registered: the caller hears
+//!    "nobody can answer now" and the message path follows.
+//! 6. `five_wrong_passwords_lock_the_softphone_out`: pjsua2 with a wrong password five
+//!    times, then the right one is refused too.
+//!
+//! The venv with pjsua2 comes from `tests/peers/setup.sh` (`.ci/run` runs it and exports
+//! `PJSUA2_PYTHON`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::http;
+use common::json::Json;
+use common::pcap::Timeline;
+use common::{Config, RunningSipp, Server, Setup, workspace_root};
+
+const DOMAIN: &str = "hotline.local";
+const OP_PASSWORD: &str = "op-softphone-pw";
+/// Waits for the softphone's events.
+const EVENT: Duration = Duration::from_secs(20);
+/// The caller presses 1 during the welcome and 3 during the recording notice (kept for
+/// the main menu): ms after the ACK.
+const KEY_1_AT_MS: u32 = 1_500;
+const KEY_3_AT_MS: u32 = 3_000;
+
+// ---------------------------------------------------------------------------------------
+// The softphone peer
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("PJSUA2_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/pjsua2-venv/bin/python"));
+    assert!(
+        path.exists(),
+        "no pjsua2 python at {}: run `bash tests/peers/setup.sh` (or set PJSUA2_PYTHON)",
+        path.display()
+    );
+    path
+}
+
+/// `tests/peers/operator.py` running, its JSON events collected.
+struct Peer {
+    label: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Arc<Mutex<Vec<Json>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Peer {
+    fn start(label: &str, args: &[String]) -> Peer {
+        let mut child = Command::new(python())
+            .arg("-I")
+            .arg(workspace_root().join("tests/peers/operator.py"))
+            .args(args)
+            .current_dir(workspace_root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {label}: {e}"));
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("piped");
+        let ev = events.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(j) = common::json::parse(&line) {
+                    ev.lock().unwrap().push(j);
+                }
+            }
+        });
+        let err = child.stderr.take().expect("piped");
+        let log = stderr.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdin = child.stdin.take();
+        Peer {
+            label: label.to_owned(),
+            child,
+            stdin,
+            events,
+            stderr,
+        }
+    }
+
+    /// An operator softphone registering as `user` with `password` at the server, UDP.
+    fn operator(server: &Server, user: &str, password: &str, extra: &[&str]) -> Peer {
+        let mut args: Vec<String> = [
+            "--registrar",
+            &format!("sip:{}", server.udp),
+            "--user",
+            user,
+            "--password",
+            password,
+            "--domain",
+            DOMAIN,
+            "--timeout-s",
+            "110",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Peer::start(user, &args)
+    }
+
+    fn events(&self) -> Vec<Json> {
+        self.events.lock().unwrap().clone()
+    }
+
+    fn find(&self, event: &str) -> Option<Json> {
+        self.events()
+            .into_iter()
+            .find(|e| e.get("event").as_str() == Some(event))
+    }
+
+    /// The first `event`, waiting up to `timeout`; panics with both sides' story.
+    #[track_caller]
+    fn wait(&self, event: &str, timeout: Duration, server: &Server) -> Json {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.find(event) {
+                return e;
+            }
+            assert!(
+                Instant::now() < end,
+                "{}: no `{event}` event in {timeout:?}\n{}\n{}",
+                self.label,
+                self.report(),
+                server.report()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn command(&mut self, line: &str) {
+        if let Some(s) = self.stdin.as_mut() {
+            let _ = writeln!(s, "{line}");
+            let _ = s.flush();
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn report(&self) -> String {
+        let events: Vec<String> = self.events().iter().map(|e| format!("{e:?}")).collect();
+        let err = self.stderr.lock().unwrap().clone();
+        let tail: String = err
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        format!(
+            "--- {} events:\n{}\n--- {} stderr (tail):\n{tail}",
+            self.label,
+            events.join("\n"),
+            self.label
+        )
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.command("quit");
+            if self.wait_exit(Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tones
+
+/// `tone.py` with the venv's python: `gen` and `check`.
+fn tone(args: &[&str]) -> (bool, String) {
+    let out = Command::new(python())
+        .arg("-I")
+        .arg(workspace_root().join("tests/peers/tone.py"))
+        .args(args)
+        .output()
+        .expect("run tone.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn tone_wav(dir: &Path, freq: u32) -> PathBuf {
+    let path = dir.join(format!("tone{freq}.wav"));
+    let (ok, text) = tone(&[
+        "gen",
+        path.to_str().unwrap(),
+        "--freq",
+        &freq.to_string(),
+        "--duration",
+        "4",
+        "--amplitude",
+        "0.3",
+    ]);
+    assert!(ok, "tone.py gen: {text}");
+    path
+}
+
+/// Panics unless channel `channel` of `wav` has `present` and not `absent`.
+#[track_caller]
+fn expect_tone(wav: &Path, channel: Option<u32>, present: u32, absent: u32, context: &str) {
+    let mut args = vec![
+        "check".to_owned(),
+        wav.display().to_string(),
+        "--present".to_owned(),
+        present.to_string(),
+        "--absent".to_owned(),
+        absent.to_string(),
+        "--min-share".to_owned(),
+        "0.3".to_owned(),
+        "--max-share".to_owned(),
+        "0.05".to_owned(),
+    ];
+    if let Some(c) = channel {
+        args.push("--channel".to_owned());
+        args.push(c.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, text) = tone(&args);
+    assert!(
+        ok,
+        "{} (channel {channel:?}) should hold {present} Hz and not {absent} Hz:\n{text}\n{context}",
+        wav.display()
+    );
+}
+
+fn sine(freq: f64, ms: u32) -> Vec<i16> {
+    let n = ms as usize * 8;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            (0.3 * 32767.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Server, users and the API
+
+fn config() -> Config {
+    Config::default()
+        .sections("[queue]\nring_timeout_secs = 8\nwrap_up_secs = 0\nposition_every_secs = 0\n")
+}
+
+fn add_user(setup: &Setup, name: &str, role: &str, password: &str) {
+    setup
+        .admin(
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        )
+        .expect_ok();
+}
+
+fn token(setup: &Setup, name: &str) -> String {
+    setup
+        .admin(&["token", "create", name], None)
+        .expect_ok()
+        .trim()
+        .to_owned()
+}
+
+/// A server with operators `names` and a supervisor; the supervisor's token.
+fn start(names: &[&str]) -> (Server, String) {
+    let setup = Setup::new(&config());
+    for n in names {
+        add_user(&setup, n, "operator", OP_PASSWORD);
+    }
+    add_user(&setup, "sup", "supervisor", "sup-password-1");
+    let t = token(&setup, "sup");
+    (setup.start(), t)
+}
+
+#[track_caller]
+fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let r = http::request(
+        &server.http,
+        method,
+        path,
+        &headers,
+        body.map(str::as_bytes),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", server.report()));
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {}\n{}",
+        r.describe(),
+        server.report()
+    );
+    if r.text().trim().is_empty() {
+        Json::Null
+    } else {
+        r.json()
+    }
+}
+
+fn set_available(server: &Server, token: &str, name: &str) {
+    api(
+        server,
+        "PUT",
+        &format!("/api/operators/{name}/status"),
+        token,
+        Some(r#"{"status":"available"}"#),
+    );
+}
+
+/// `GET /api/queue`'s entry for operator `name`.
+fn queue_operator(server: &Server, token: &str, name: &str) -> Json {
+    let q = api(server, "GET", "/api/queue", token, None);
+    q.get("operators")
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .find(|o| o.get("name").as_str() == Some(name))
+        .cloned()
+        .unwrap_or(Json::Null)
+}
+
+/// Waits until the queue shows `name` registered (the registration reached the queue).
+fn wait_registered(server: &Server, token: &str, name: &str) {
+    let end = Instant::now() + EVENT;
+    while Instant::now() < end {
+        if queue_operator(server, token, name).get("registered") == &Json::Bool(true) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{name} never shown registered in /api/queue\n{}",
+        server.report()
+    );
+}
+
+/// A registered, available operator softphone.
+fn ready_operator(server: &Server, token: &str, name: &str, extra: &[&str]) -> Peer {
+    let peer = Peer::operator(server, name, OP_PASSWORD, extra);
+    peer.wait("registered", EVENT, server);
+    wait_registered(server, token, name);
+    set_available(server, token, name);
+    let o = queue_operator(server, token, name);
+    assert_eq!(o.get("status").as_str(), Some("available"), "{o:?}");
+    peer
+}
+
+/// The newest call in `/api/calls`, once it has ended (its outcome stored).
+fn ended_call(server: &Server, token: &str) -> Json {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let calls = api(server, "GET", "/api/calls?limit=1", token, None);
+        if let Some(c) = calls.get("calls").as_array().and_then(|a| a.first())
+            && c.get("ended_at").as_str().is_some()
+            && c.get("disposition").as_str().is_some()
+        {
+            let id = c.get("id").as_str().unwrap().to_owned();
+            return api(server, "GET", &format!("/api/calls/{id}"), token, None);
+        }
+        assert!(
+            Instant::now() < end,
+            "no ended call in /api/calls\n{}",
+            server.report()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn event_kinds(call: &Json) -> Vec<String> {
+    call.get("events")
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.get("kind").as_str().map(str::to_owned))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// sipp callers
+
+/// `tests/sipp/<template>.xml` with its `@PCAP@` replaced by a pcap written now.
+struct PcapScenario {
+    dir: tempfile::TempDir,
+    name: String,
+    xml: PathBuf,
+}
+
+impl PcapScenario {
+    fn new(template: &str, timeline: &Timeline) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hotline-op-")
+            .tempdir()
+            .expect("temp dir");
+        let pcap = dir.path().join("caller.pcap");
+        timeline.write_pcap(&pcap).expect("write the pcap");
+        let text = std::fs::read_to_string(common::scenario_path(template))
+            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
+        let xml = dir.path().join(format!("{template}.xml"));
+        std::fs::write(&xml, text.replace("@PCAP@", &pcap.display().to_string()))
+            .expect("write the scenario");
+        PcapScenario {
+            dir,
+            name: template.to_owned(),
+            xml,
+        }
+    }
+
+    fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
+        server
+            .sipp_file(&self.name, &self.xml)
+            .duration_ms(hold_ms)
+            .arg("-timeout")
+            .arg("90s")
+            .spawn()
+    }
+}
+
+/// Keys 1 and 3, then a 1000 Hz tone until `tone_until_ms` after the ACK.
+fn caller_timeline(tone_until_ms: u32) -> Timeline {
+    let mut t = Timeline::new();
+    t.until(KEY_1_AT_MS).digit('1', 100);
+    t.until(KEY_3_AT_MS).digit('3', 100);
+    let now = t.now_ms() as u32;
+    t.audio(&sine(1000.0, tone_until_ms.saturating_sub(now)));
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// 1.
+
+#[test]
+fn operator_answers_and_both_hear_each_other() {
+    let (server, sup) = start(&["ana"]);
+    let work = tempfile::tempdir().unwrap();
+    let heard = work.path().join("ana-heard.wav");
+    let mut ana = ready_operator(
+        &server,
+        &sup,
+        "ana",
+        &[
+            "--answer-after-ms",
+            "500",
+            "--play",
+            tone_wav(work.path(), 400).to_str().unwrap(),
+            "--record",
+            heard.to_str().unwrap(),
+            "--hangup-after-ms",
+            "10000",
+        ],
+    );
+
+    let scenario = PcapScenario::new("uac_operator_pcap", &caller_timeline(40_000));
+    let caller = scenario.spawn(&server, 0);
+
+    let incoming = ana.wait("incoming", Duration::from_secs(30), &server);
+    ana.wait("confirmed", EVENT, &server);
+    // While they talk, the console shows ana busy with the call.
+    let end = Instant::now() + EVENT;
+    loop {
+        let busy = queue_operator(&server, &sup, "ana");
+        if busy.get("current_call").as_str().is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "ana never busy: {busy:?}\n{}\n{}",
+            ana.report(),
+            server.report()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    ana.wait("recorded", Duration::from_secs(30), &server);
+    let run = caller.wait();
+    run.assert_passed(&server);
+    // One call (`--calls 1`): the softphone unregisters and exits.
+    assert_eq!(
+        ana.wait_exit(Duration::from_secs(10)).map(|s| s.success()),
+        Some(true),
+        "{}",
+        ana.report()
+    );
+
+    // The phone shows the language and the reference, never the caller's number.
+    let call = ended_call(&server, &sup);
+    let reference = call.get("reference").as_str().unwrap().to_owned();
+    let display = incoming.get("display").as_str().unwrap_or_default();
+    assert_eq!(display, format!("ES {reference}"), "{incoming:?}");
+    let from = incoming.get("from").as_str().unwrap_or_default();
+    assert!(
+        !from.contains("sipp"),
+        "caller's number in the From: {from}"
+    );
+
+    // What the operator heard: the caller's tone, not their own.
+    expect_tone(&heard, None, 1000, 400, &ana.report());
+
+    // The call's metadata.
+    let context = format!("{call:?}\n{}", server.report());
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("operator"),
+        "{context}"
+    );
+    assert_eq!(call.get("operator").as_str(), Some("ana"), "{context}");
+    assert_eq!(call.get("language").as_str(), Some("es"), "{context}");
+    let wait_ms = call.get("queue_wait_ms").as_f64().unwrap_or(-1.0);
+    assert!(
+        (0.0..10_000.0).contains(&wait_ms),
+        "queue wait {wait_ms}: {context}"
+    );
+    let kinds = event_kinds(&call);
+    for k in [
+        "operator-offered",
+        "operator-answered",
+        "bridged",
+        "operator-hung-up",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no `{k}` event: {context}");
+    }
+
+    // The conversation: two channels, caller left (1000 Hz), operator right (400 Hz).
+    let recs = api(&server, "GET", "/api/recordings?limit=5", &sup, None);
+    let conv = recs
+        .get("recordings")
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.get("kind").as_str() == Some("conversation"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no conversation recording: {recs:?}\n{}", server.report()));
+    assert_eq!(conv.get("call_id"), call.get("id"));
+    let ms = conv.get("duration_ms").as_f64().unwrap_or(0.0);
+    // Bridged after the notice, until the operator's BYE 10 s after answering.
+    assert!(
+        (5_000.0..10_500.0).contains(&ms),
+        "conversation {ms} ms: {context}"
+    );
+    let id = conv.get("id").as_str().unwrap();
+    let audio = http::request(
+        &server.http,
+        "GET",
+        &format!("/api/recordings/{id}/audio"),
+        &[("Authorization", &format!("Bearer {sup}"))],
+        None,
+    )
+    .expect("download the conversation");
+    assert_eq!(audio.status, 200);
+    let wav = work.path().join("conversation.wav");
+    std::fs::write(&wav, &audio.body).unwrap();
+    expect_tone(&wav, Some(0), 1000, 400, &context);
+    expect_tone(&wav, Some(1), 400, 1000, &context);
+
+    // After the call: ana free again (wrap-up 0), nobody waiting.
+    let q = api(&server, "GET", "/api/queue", &sup, None);
+    assert_eq!(
+        q.get("waiting").as_array().map(<[Json]>::len),
+        Some(0),
+        "{q:?}"
+    );
+    let a = queue_operator(&server, &sup, "ana");
+    assert!(a.get("current_call").is_null(), "{a:?}");
+    drop(scenario.dir);
+}
