@@ -11,6 +11,11 @@ Every event is one JSON object per line on stdout (flushed). Everything pjsip
 itself prints goes to stderr (or to --log-file). Optional commands on stdin,
 one per line: hangup, answer, decline CODE, dtmf DIGITS, quit.
 
+Caller mode (--call URI, no REGISTER): it places one call to URI instead,
+offering G.711 and RFC 4733 telephone-event, plays/records as above, sends
+digits on a --dtmf-script schedule from the call's confirmation, and hangs up
+after --hangup-after-ms or waits for the far end's BYE.
+
 Exit status: 0 after --calls calls ended (or "quit"), having unregistered
 (Expires: 0) and shut the library down; 1 bad arguments or a setup error;
 2 --timeout-s elapsed; 3 registration failed and --exit-on-registration-failure;
@@ -163,10 +168,15 @@ class OpCall(pj.Call):
     (mainThreadOnly + libHandleEvents): they only record state; the main
     loop acts on it. Never delete a Call inside its own callback."""
 
-    def __init__(self, peer, acc, call_id, n):
+    def __init__(self, peer, acc, call_id, n, outgoing=False):
         pj.Call.__init__(self, acc, call_id)
         self.peer = peer
         self.n = n
+        self.outgoing = outgoing  # caller mode: we sent the INVITE
+        self.ignored = False  # an incoming call refused in caller mode: not counted
+        self.progress_code = None  # caller mode: last 1xx reported
+        self.confirmed_at = None
+        self.dtmf_script = []  # caller mode: [(monotonic, digits, offset_ms)]
         self.incoming_at = time.monotonic()
         self.answer_at = None  # when to send the final answer (monotonic)
         self.answered_at = None
@@ -186,8 +196,15 @@ class OpCall(pj.Call):
     # -- callbacks -----------------------------------------------------------
     def onCallState(self, prm):
         ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+        if ci.state == pj.PJSIP_INV_STATE_EARLY and self.outgoing:
+            code = int(ci.lastStatusCode)
+            if 100 < code < 200 and code != self.progress_code:
+                self.progress_code = code
+                emit("ringing" if code == 180 else "progress", call=self.n, code=code, reason=ci.lastReason)
+        elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
             self.confirmed = True
+            if self.outgoing:
+                self.peer.outgoing_confirmed(self)
             emit("confirmed", call=self.n)
         elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.disconnected:
             self.disconnected = True
@@ -371,9 +388,19 @@ class Peer:
             + (";transport=tcp" if a.transport == "tcp" else ""),
             codecs=self.enabled_codecs(),
         )
+        if a.call:
+            self.place_call()
 
     def setup_codecs(self):
         a = self.args
+        if a.call and not a.codec:
+            # Caller mode: offer G.711 only, PCMU then PCMA (telephone-event is
+            # not a codec here: pjsip adds it to every offer).
+            for ci in self.ep.codecEnum2():
+                name = ci.codecId.split("/", 1)[0].upper()
+                prio = {"PCMU": 255, "PCMA": 254}.get(name, 0)
+                self.ep.codecSetPriority(ci.codecId, prio)
+            return
         if not a.codec:
             # pjsip's defaults, but G.711 first (what the hotline speaks).
             for ci in self.ep.codecEnum2():
@@ -402,6 +429,17 @@ class Peer:
     # -- calls ------------------------------------------------------------------
     def incoming(self, acc, prm):
         a = self.args
+        if a.call:
+            # Caller mode: not an operator. Refuse (486), uncounted.
+            call = OpCall(self, acc, prm.callId, 0)
+            call.ignored = True
+            call.local_hangup = True
+            self.every_call.append(call)
+            op = pj.CallOpParam()
+            op.statusCode = 486
+            act(lambda: call.hangup(op), "incoming_refused", "answer_error", code=486,
+                source=prm.rdata.srcAddress)
+            return
         self.call_count += 1
         call = OpCall(self, acc, prm.callId, self.call_count)
         self.calls.append(call)
@@ -430,6 +468,48 @@ class Peer:
         if not a.never_answer:
             call.answer_at = time.monotonic() + a.answer_after_ms / 1000.0
 
+    def place_call(self):
+        """Caller mode: one INVITE to --call."""
+        a = self.args
+        uri = a.call
+        if a.transport == "tcp" and "transport=" not in uri.lower():
+            uri += ";transport=tcp"
+        self.call_count += 1
+        call = OpCall(self, self.acc, pj.PJSUA_INVALID_ID, self.call_count, outgoing=True)
+        self.calls.append(call)
+        self.every_call.append(call)
+        op = pj.CallOpParam(True)
+        global _held
+        _held = []  # events of callbacks inside makeCall come after "calling"
+        err = None
+        try:
+            call.makeCall(uri, op)
+            call.sip_call_id = call.getInfo().callIdString
+        except pj.Error as e:
+            err = e.info()
+        finally:
+            held, _held = _held, None
+        if err is None:
+            emit("calling", call=call.n, uri=uri, call_id=call.sip_call_id)
+        else:
+            emit("call_error", call=call.n, uri=uri, message=err)
+        for line in held:
+            _EVENTS.write(line)
+        _EVENTS.flush()
+        if err is not None:
+            self.calls.remove(call)
+            self.stop(1)
+
+    def outgoing_confirmed(self, call):
+        """Caller mode: the 200 came and our ACK went out. The timers start here."""
+        a = self.args
+        t = time.monotonic()
+        call.confirmed_at = t
+        call.answered_at = t
+        if a.hangup_after_ms is not None:
+            call.hangup_at = t + a.hangup_after_ms / 1000.0
+        call.dtmf_script = [(t + ms / 1000.0, digits, ms) for digits, ms in a.dtmf_script]
+
     def send_final(self, call, code):
         op = pj.CallOpParam()
         op.statusCode = code
@@ -448,8 +528,8 @@ class Peer:
             return
         call.local_hangup = True
         op = pj.CallOpParam()
-        if call.answered_at is None:
-            op.statusCode = 603
+        if call.answered_at is None and not call.outgoing:
+            op.statusCode = 603  # (an outgoing call not answered yet: CANCEL)
         act(lambda: call.hangup(op), "hangup_sent", "hangup_error", call=call.n)
 
     def attach_media(self, call):
@@ -491,6 +571,8 @@ class Peer:
             call.recorder = None
             emit("recorded", call=call.n, path=os.path.abspath(call.record_path))
         call.am = None
+        if call.ignored:
+            return
         self.calls_ended += 1
         if self.args.calls and self.calls_ended >= self.args.calls:
             self.stop(0)
@@ -520,13 +602,17 @@ class Peer:
             if call.dtmf_at is not None and t >= call.dtmf_at:
                 call.dtmf_at = None
                 self.send_dtmf(call, self.args.send_dtmf)
+            # --dtmf-script: due digits go out once the media is up
+            while call.dtmf_script and t >= call.dtmf_script[0][0] and call.media_done:
+                _, digits, offset = call.dtmf_script.pop(0)
+                self.send_dtmf(call, digits, offset_ms=offset)
             if call.hangup_at is not None and t >= call.hangup_at and call.confirmed:
                 call.hangup_at = None
                 self.hangup(call)
 
-    def send_dtmf(self, call, digits):
+    def send_dtmf(self, call, digits, **extra):
         # RFC 4733 (telephone-event) in the RTP stream
-        act(lambda: call.dialDtmf(digits), "dtmf_sent", "dtmf_error", call=call.n, digits=digits)
+        act(lambda: call.dialDtmf(digits), "dtmf_sent", "dtmf_error", call=call.n, digits=digits, **extra)
 
     def live_calls(self):
         return [c for c in self.calls if not c.disconnected]
@@ -664,7 +750,8 @@ def parse_args(argv):
     )
     p.add_argument("--registrar", help="registrar URI, e.g. sip:127.0.0.1:5060")
     p.add_argument("--no-register", action="store_true", help="do not REGISTER (a test INVITEs the peer directly)")
-    p.add_argument("--user", required=True, help="user name (AOR sip:USER@DOMAIN, digest username)")
+    p.add_argument("--user", help="user name (AOR sip:USER@DOMAIN, digest username; "
+                   "required but for --call, where it defaults to \"caller\")")
     p.add_argument("--password", help="digest password")
     p.add_argument("--domain", default="hotline.local", help="AOR domain (default hotline.local)")
     p.add_argument("--realm", default="*", help="digest realm the credentials are for (default *: any)")
@@ -692,10 +779,29 @@ def parse_args(argv):
     p.add_argument("--codec", type=str.upper, choices=["PCMU", "PCMA"], help="only this codec is offered/accepted")
     p.add_argument("--send-dtmf", metavar="DIGITS", help="send these digits (RFC 4733) after the media is up")
     p.add_argument("--dtmf-delay-ms", type=int, default=500, help="delay before --send-dtmf (default 500)")
+    p.add_argument("--call", metavar="URI", help="caller mode: place one call to URI (no REGISTER), "
+                   "e.g. sip:0800@127.0.0.1:5070")
+    p.add_argument("--dtmf-script", metavar="D@MS,...", help="caller mode: send DIGITS (RFC 4733) MS ms after "
+                   "the call is confirmed, e.g. 1@3000,3@6000")
     p.add_argument("--clock-rate", type=int, default=8000, help="conference bridge / recording rate (default 8000)")
     p.add_argument("--log-level", type=int, default=3, help="pjsip log level 0-6 (default 3; 5 shows SIP messages)")
     p.add_argument("--log-file", help="pjsip log file (default: stderr)")
     a = p.parse_args(argv)
+    if a.call:
+        if a.registrar:
+            p.error("--call places a call without REGISTER: no --registrar")
+        a.no_register = True
+        if not a.user:
+            a.user = "caller"
+        if not re.match(r"^sips?:", a.call, re.I):
+            p.error(f"--call {a.call}: not a sip: URI")
+        if a.decline is not None or a.never_answer:
+            p.error("--decline/--never-answer are for incoming calls, not --call")
+    elif a.dtmf_script:
+        p.error("--dtmf-script needs --call")
+    if not a.user:
+        p.error("--user is required (but for --call)")
+    a.dtmf_script = parse_dtmf_script(p, a.dtmf_script) if a.dtmf_script else []
     if not a.no_register and not a.registrar:
         p.error("--registrar is required unless --no-register")
     if a.decline is not None and not (300 <= a.decline <= 699):
@@ -705,6 +811,19 @@ def parse_args(argv):
     if a.timeout_s <= 0:
         p.error("--timeout-s must be > 0")
     return a
+
+
+def parse_dtmf_script(p, text):
+    """'1@3000,3@6000' -> [('1', 3000), ('3', 6000)], sorted by time."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        m = re.fullmatch(r"([0-9A-Da-d*#]+)@(\d+)", item)
+        if not m:
+            p.error(f"--dtmf-script: bad entry {item!r} (want DIGITS@MS, e.g. 1@3000)")
+        out.append((m.group(1).upper(), int(m.group(2))))
+    out.sort(key=lambda x: x[1])
+    return out
 
 
 def main(argv):

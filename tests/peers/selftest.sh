@@ -12,6 +12,13 @@
 #   B  --decline 486: the caller gets 180 then 486.
 #   C  --codec PCMU (offer "8 0 101" answered "0 101"), --send-dtmf 12 (heard
 #      back through the echo as RFC 4733 events), --hangup-after-ms: the peer's BYE.
+#   D  TCP: registration with the listening port in the Contact, a call over TCP.
+#   E  caller mode (--call), sipp the callee (uas_echo*.xml) with -rtp_echo:
+#        1. offer "0 8 TE" (+ telephone-event), --play 1000 Hz --record: the
+#           recording holds the caller's own 1000 Hz; --dtmf-script 1@800,3@1600
+#           sent on time and heard back as RFC 4733; --hangup-after-ms: our BYE;
+#        2. --codec PCMA (offer "8 TE"), 183 then 180, the callee's BYE;
+#        3. over TCP, stdin "hangup".
 #
 # Usage: tests/peers/selftest.sh   (KEEP=1 keeps the work dir; PJSUA2_PYTHON picks
 # the interpreter, else target/pjsua2-venv/bin/python, else setup.sh makes it.)
@@ -145,7 +152,7 @@ start_peer() {
     local name=$1
     shift
     "$PY" "$HERE/operator.py" --log-file "$WORK/$name.pjsip.log" --log-level 5 "$@" \
-        >"$WORK/$name.jsonl" 2>"$WORK/$name.err" </dev/null &
+        >"$WORK/$name.jsonl" 2>"$WORK/$name.err" <"${PEER_STDIN:-/dev/null}" &
     PEER_PID=$!
     PIDS+=("$PEER_PID")
     wait_event "$WORK/$name.jsonl" ready 10
@@ -276,5 +283,96 @@ expect_eq "D exit status" "$rc" 0
 grep -q '"event":"unregistered","code":200' "$WORK/d.jsonl" || fail "D did not unregister"
 wait_exit "$REG_PID" 10 "registrar sipp (TCP)"
 expect_eq "TCP registrar sipp exit status" "$rc" 0
+
+# ---------------------------------------------------------------- E
+# callee NAME SCENARIO ARGS...: a sipp UAS in the background (UAS_PID, UAS_PORT),
+# echoing RTP on a free -mp port.
+callee() {
+    local name=$1 scen=$2
+    shift 2
+    UAS_PORT=$(free_port "${UAS_KIND:-}")
+    (cd "$WORK" && exec timeout 40 sipp -sf "$SCEN/$scen" -i 127.0.0.1 -p "$UAS_PORT" \
+        -mp "$(free_port pair)" -rtp_echo -m 1 -nostdin -timeout 30s -timeout_error \
+        -trace_err -error_file "$WORK/$name.sipp-errors.log" \
+        -trace_msg -message_file "$WORK/$name.sipp-messages.log" "$@" >"$WORK/$name.out" 2>&1) &
+    UAS_PID=$!
+    PIDS+=("$UAS_PID")
+    sleep 0.2 # sipp binds its port at start
+}
+
+# offset FILE EVENT_A EVENT_B [NTH_B]: t_ms of the NTH_B EVENT_B minus t_ms of the first EVENT_A.
+offset() {
+    echo $(($(field "$1" "$3" t_ms "${4:-1}") - $(field "$1" "$2" t_ms)))
+}
+
+say "E: caller mode: --call to a sipp callee that echoes"
+callee e1 uas_echo.xml
+start_peer e1 --call "sip:0800@127.0.0.1:$UAS_PORT" --play "$WORK/tone1000.wav" \
+    --record "$WORK/e1.wav" --dtmf-script "1@800,3@1600" --hangup-after-ms 2500 --timeout-s 20
+wait_exit "$PEER_PID" 15 "caller E1"
+expect_eq "E1 exit status" "$rc" 0
+wait_exit "$UAS_PID" 10 "callee sipp E1"
+expect_eq "E1 callee sipp exit status" "$rc" 0
+expect_eq "E1 default user" "$(field "$WORK/e1.jsonl" ready aor)" "sip:caller@hotline.local"
+grep -Eq '^m=audio [0-9]+ RTP/AVP 0 8 [0-9]+[[:space:]]*$' "$WORK/e1.sipp-messages.log" ||
+    fail "E1: the offer is not 'PCMU PCMA telephone-event': $(grep '^m=audio' "$WORK/e1.sipp-messages.log")"
+grep -Eq '^a=rtpmap:[0-9]+ telephone-event/8000[[:space:]]*$' "$WORK/e1.sipp-messages.log" || fail "E1: no telephone-event offered"
+ok "E1 offer: m=audio ... RTP/AVP 0 8 TE, with telephone-event/8000"
+expect_eq "E1 calling uri" "$(field "$WORK/e1.jsonl" calling uri)" "sip:0800@127.0.0.1:$UAS_PORT"
+expect_eq "E1 ringing code" "$(field "$WORK/e1.jsonl" ringing code)" 180
+expect_eq "E1 codec" "$(field "$WORK/e1.jsonl" media_active codec)" PCMU
+expect_eq "E1 dtmf sent #1" "$(field "$WORK/e1.jsonl" dtmf_sent digits 1)" 1
+expect_eq "E1 dtmf sent #2" "$(field "$WORK/e1.jsonl" dtmf_sent digits 2)" 3
+d1=$(offset "$WORK/e1.jsonl" confirmed dtmf_sent 1)
+d2=$(offset "$WORK/e1.jsonl" confirmed dtmf_sent 2)
+{ [ "$d1" -ge 800 ] && [ "$d1" -lt 1000 ] && [ "$d2" -ge 1600 ] && [ "$d2" -lt 1800 ]; } ||
+    fail "E1: digits sent at +$d1/+$d2 ms from confirmed, want +800/+1600"
+ok "E1 digits sent at +$d1 and +$d2 ms after confirmed (script 1@800,3@1600)"
+expect_eq "E1 dtmf heard back (RFC 4733 through the echo) #1" "$(field "$WORK/e1.jsonl" dtmf digit 1)" 1
+expect_eq "E1 dtmf heard back (RFC 4733 through the echo) #2" "$(field "$WORK/e1.jsonl" dtmf digit 2)" 3
+expect_eq "E1 hung up by" "$(field "$WORK/e1.jsonl" disconnected by)" local
+d=$(offset "$WORK/e1.jsonl" confirmed hangup_sent)
+{ [ "$d" -ge 2500 ] && [ "$d" -lt 2800 ]; } || fail "E1: BYE at +$d ms, want +2500"
+ok "E1 BYE at +$d ms after confirmed (--hangup-after-ms 2500)"
+grep -q '^BYE ' "$WORK/e1.sipp-messages.log" || fail "E1: the callee got no BYE"
+expect_eq "E1 recorded path" "$(field "$WORK/e1.jsonl" recorded path)" "$WORK/e1.wav"
+tone check "$WORK/e1.wav" --present 1000 --skip-s 0.3 >"$WORK/e1.analysis.json" ||
+    fail "e1.wav: $(cat "$WORK/e1.analysis.json")"
+ok "e1.wav (caller -> echo -> caller) holds 1000 Hz"
+
+callee e2 uas_echo_bye.xml -d 2000
+start_peer e2 --call "sip:0800@127.0.0.1:$UAS_PORT" --codec PCMA --play "$WORK/tone1000.wav" \
+    --record "$WORK/e2.wav" --timeout-s 20
+wait_exit "$PEER_PID" 15 "caller E2"
+expect_eq "E2 exit status" "$rc" 0
+wait_exit "$UAS_PID" 10 "callee sipp E2"
+expect_eq "E2 callee sipp exit status" "$rc" 0
+grep -Eq '^m=audio [0-9]+ RTP/AVP 8 [0-9]+[[:space:]]*$' "$WORK/e2.sipp-messages.log" ||
+    fail "E2: the offer is not 'PCMA telephone-event': $(grep '^m=audio' "$WORK/e2.sipp-messages.log")"
+ok "E2 offer: m=audio ... RTP/AVP 8 TE"
+expect_eq "E2 progress code" "$(field "$WORK/e2.jsonl" progress code)" 183
+expect_eq "E2 ringing code" "$(field "$WORK/e2.jsonl" ringing code)" 180
+expect_eq "E2 codec" "$(field "$WORK/e2.jsonl" media_active codec)" PCMA
+expect_eq "E2 hung up by" "$(field "$WORK/e2.jsonl" disconnected by)" remote
+tone check "$WORK/e2.wav" --present 1000 --skip-s 0.3 >"$WORK/e2.analysis.json" ||
+    fail "e2.wav: $(cat "$WORK/e2.analysis.json")"
+ok "e2.wav (PCMA, through the echo) holds 1000 Hz"
+
+UAS_KIND=tcp callee e3 uas_echo.xml -t t1
+mkfifo "$WORK/e3.stdin"
+exec 8<>"$WORK/e3.stdin" # read-write: opening the FIFO does not block
+PEER_STDIN="$WORK/e3.stdin" start_peer e3 --call "sip:0800@127.0.0.1:$UAS_PORT" --transport tcp --timeout-s 20
+wait_event "$WORK/e3.jsonl" confirmed 10
+sleep 0.5
+echo hangup >&8
+wait_exit "$PEER_PID" 10 "caller E3"
+exec 8>&-
+expect_eq "E3 exit status" "$rc" 0
+wait_exit "$UAS_PID" 10 "callee sipp E3"
+expect_eq "E3 callee sipp (TCP) exit status" "$rc" 0
+expect_eq "E3 calling uri" "$(field "$WORK/e3.jsonl" calling uri)" "sip:0800@127.0.0.1:$UAS_PORT;transport=tcp"
+expect_eq "E3 stdin command" "$(field "$WORK/e3.jsonl" command command)" hangup
+grep -q '"event":"hangup_sent"' "$WORK/e3.jsonl" || fail "E3: no hangup_sent"
+expect_eq "E3 hung up by" "$(field "$WORK/e3.jsonl" disconnected by)" local
 
 echo "$passed passed, $failed failed"
