@@ -10,9 +10,10 @@
 //!    recording (kind `conversation`) holds the caller's 1000 Hz on the left and the
 //!    operator's 400 Hz on the right; the call's metadata (operator, queue wait,
 //!    disposition, events) and `GET /api/queue` after the call.
-//! 2. `pjsua_caller_hears_the_operator`: the caller is a pjsua2 softphone too (so what the
-//!    caller hears can be recorded): 1000 Hz one way, 400 Hz the other, each side hears
-//!    only the other's tone.
+//! 2. `pjsua_caller_hears_the_operator_across_codecs`: the caller is a pjsua2 softphone
+//!    too (so what the caller hears can be recorded), on PCMA, the operator on PCMU (the
+//!    bridge transcodes): 1000 Hz one way, 400 Hz the other, each side hears only the
+//!    other's tone.
 //! 3. `first_operator_declines_the_second_answers`: 603 from the operator idle longest,
 //!    then the call goes to the next one.
 //! 4. `caller_hangs_up_while_the_operator_rings`: the operator's INVITE is cancelled (487).
@@ -252,6 +253,31 @@ fn tone_wav(dir: &Path, freq: u32) -> PathBuf {
 /// Panics unless channel `channel` of `wav` has `present` and not `absent`.
 #[track_caller]
 fn expect_tone(wav: &Path, channel: Option<u32>, present: u32, absent: u32, context: &str) {
+    expect_tone_in(wav, channel, present, absent, None, context);
+}
+
+/// The length of a 16-bit WAV, from its `data` chunk.
+fn wav_seconds(wav: &Path) -> f64 {
+    let bytes = std::fs::read(wav).expect("read the WAV");
+    let channels = f64::from(u16::from_le_bytes([bytes[22], bytes[23]]));
+    let data = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("a data chunk");
+    let len = u32::from_le_bytes(bytes[data + 4..data + 8].try_into().unwrap());
+    f64::from(len) / (2.0 * channels * 8000.0)
+}
+
+/// Like [`expect_tone`], on the last `last_s` seconds only (when given).
+#[track_caller]
+fn expect_tone_in(
+    wav: &Path,
+    channel: Option<u32>,
+    present: u32,
+    absent: u32,
+    last_s: Option<f64>,
+    context: &str,
+) {
     let mut args = vec![
         "check".to_owned(),
         wav.display().to_string(),
@@ -267,6 +293,10 @@ fn expect_tone(wav: &Path, channel: Option<u32>, present: u32, absent: u32, cont
     if let Some(c) = channel {
         args.push("--channel".to_owned());
         args.push(c.to_string());
+    }
+    if let Some(last) = last_s {
+        args.push("--skip-s".to_owned());
+        args.push(format!("{:.2}", (wav_seconds(wav) - last).max(0.0)));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, text) = tone(&args);
@@ -615,4 +645,248 @@ fn operator_answers_and_both_hear_each_other() {
     let a = queue_operator(&server, &sup, "ana");
     assert!(a.get("current_call").is_null(), "{a:?}");
     drop(scenario.dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3.
+
+#[test]
+fn first_operator_declines_the_second_answers() {
+    let (server, sup) = start(&["ana", "bob"]);
+    // ana is available first: idle longest, offered first.
+    let ana = ready_operator(&server, &sup, "ana", &["--decline", "603"]);
+    thread::sleep(Duration::from_millis(50));
+    let bob = ready_operator(
+        &server,
+        &sup,
+        "bob",
+        &["--answer-after-ms", "300", "--hangup-after-ms", "5000"],
+    );
+
+    let scenario = PcapScenario::new("uac_operator_pcap", &caller_timeline(40_000));
+    let caller = scenario.spawn(&server, 0);
+    ana.wait("declined", Duration::from_secs(30), &server);
+    bob.wait("confirmed", EVENT, &server);
+    bob.wait("disconnected", EVENT, &server);
+    caller.wait().assert_passed(&server);
+
+    let call = ended_call(&server, &sup);
+    let context = format!(
+        "{call:?}\n{}\n{}\n{}",
+        ana.report(),
+        bob.report(),
+        server.report()
+    );
+    assert_eq!(call.get("operator").as_str(), Some("bob"), "{context}");
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("operator"),
+        "{context}"
+    );
+    let events = call.get("events").as_array().unwrap_or_default().to_vec();
+    let failed = events
+        .iter()
+        .find(|e| e.get("kind").as_str() == Some("operator-failed"));
+    assert_eq!(
+        failed.and_then(|e| e.get("detail").as_str()),
+        Some("ana 603"),
+        "{context}"
+    );
+    // Offered to ana, then to bob.
+    let offered: Vec<&str> = events
+        .iter()
+        .filter(|e| e.get("kind").as_str() == Some("operator-offered"))
+        .filter_map(|e| e.get("detail").as_str())
+        .collect();
+    assert_eq!(offered, ["ana", "bob"], "{context}");
+    drop(scenario.dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4.
+
+#[test]
+fn caller_hangs_up_while_the_operator_rings() {
+    let (server, sup) = start(&["ana"]);
+    let ana = ready_operator(&server, &sup, "ana", &["--never-answer"]);
+
+    // The caller gives up 12 s after the ACK: the operator's phone rings from about 6.5 s.
+    let scenario = PcapScenario::new("uac_media_pcap", &caller_timeline(11_000));
+    let caller = scenario.spawn(&server, 12_000);
+    ana.wait("ringing", Duration::from_secs(30), &server);
+    let gone = ana.wait("disconnected", EVENT, &server);
+    caller.wait().assert_passed(&server);
+    assert_eq!(
+        gone.get("code").as_f64(),
+        Some(487.0),
+        "the operator's INVITE should end in 487 after our CANCEL\n{}\n{}",
+        ana.report(),
+        server.report()
+    );
+
+    let call = ended_call(&server, &sup);
+    let context = format!("{call:?}\n{}\n{}", ana.report(), server.report());
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("abandoned"),
+        "{context}"
+    );
+    assert!(call.get("operator").is_null(), "{context}");
+    // ana is free again, not paused: a caller who leaves is not her miss.
+    let a = queue_operator(&server, &sup, "ana");
+    assert_eq!(a.get("status").as_str(), Some("available"), "{a:?}");
+    assert!(a.get("current_call").is_null(), "{a:?}");
+    let q = api(&server, "GET", "/api/queue", &sup, None);
+    assert_eq!(
+        q.get("waiting").as_array().map(<[Json]>::len),
+        Some(0),
+        "{q:?}"
+    );
+    drop(scenario.dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5.
+
+#[test]
+fn nobody_logged_in_offers_a_message() {
+    let (server, sup) = start(&["ana"]);
+    // ana exists but no softphone is registered: night.
+    let scenario = PcapScenario::new("uac_media_pcap", &caller_timeline(8_000));
+    let caller = scenario.spawn(&server, 20_000);
+    caller.wait().assert_passed(&server);
+
+    let call = ended_call(&server, &sup);
+    let context = format!("{call:?}\n{}", server.report());
+    let path = call.get("path").strings().unwrap_or_default();
+    assert!(
+        path.windows(2).any(|w| w == ["operator", "no-operator"]),
+        "{context}"
+    );
+    let events = call.get("events").as_array().unwrap_or_default().to_vec();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.get("kind").as_str() == Some("no-operator")
+                && e.get("detail").as_str() == Some("nobody-logged-in")),
+        "{context}"
+    );
+    // "Nobody can answer; press 2 for a message": no key, so the message path follows.
+    assert!(
+        path.iter().any(|n| *n == "message"),
+        "no message path after no-operator: {context}"
+    );
+    drop(scenario.dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// 6.
+
+#[test]
+fn five_wrong_passwords_lock_the_softphone_out() {
+    let (server, _sup) = start(&["ana"]);
+    let since = server.log_len();
+    for attempt in 1..=5 {
+        let mut peer = Peer::operator(
+            &server,
+            "ana",
+            "not-the-password",
+            &["--exit-on-registration-failure", "--timeout-s", "20"],
+        );
+        let failed = peer.wait("registration_failed", EVENT, &server);
+        assert!(
+            failed.get("code").as_f64().is_some_and(|c| c >= 400.0),
+            "attempt {attempt}: {failed:?}"
+        );
+        let status = peer.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.and_then(|s| s.code()), Some(3), "{}", peer.report());
+    }
+    // The right password is refused now too (for 10 minutes).
+    let mut peer = Peer::operator(
+        &server,
+        "ana",
+        OP_PASSWORD,
+        &["--exit-on-registration-failure", "--timeout-s", "20"],
+    );
+    let refused = peer.wait("registration_failed", EVENT, &server);
+    assert_eq!(
+        refused.get("code").as_f64(),
+        Some(403.0),
+        "{refused:?}\n{}",
+        server.report()
+    );
+    let _ = peer.wait_exit(Duration::from_secs(10));
+    assert!(
+        server.wait_for_log(since, &["hotline auth failure", "user=\"ana\""], EVENT),
+        "no fail2ban line\n{}",
+        server.report()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2.
+
+#[test]
+fn pjsua_caller_hears_the_operator_across_codecs() {
+    let (server, sup) = start(&["ana"]);
+    let work = tempfile::tempdir().unwrap();
+    let op_heard = work.path().join("operator-heard.wav");
+    let caller_heard = work.path().join("caller-heard.wav");
+    let ana = ready_operator(
+        &server,
+        &sup,
+        "ana",
+        &[
+            "--codec",
+            "PCMU",
+            "--answer-after-ms",
+            "300",
+            "--play",
+            tone_wav(work.path(), 400).to_str().unwrap(),
+            "--record",
+            op_heard.to_str().unwrap(),
+            "--hangup-after-ms",
+            "8000",
+        ],
+    );
+    let mut caller = Peer::start(
+        "caller",
+        &[
+            "--call".to_owned(),
+            format!("sip:0800@{}", server.udp),
+            "--codec".to_owned(),
+            "PCMA".to_owned(),
+            "--dtmf-script".to_owned(),
+            format!("1@{KEY_1_AT_MS},3@{KEY_3_AT_MS}"),
+            "--play".to_owned(),
+            tone_wav(work.path(), 1000).display().to_string(),
+            "--record".to_owned(),
+            caller_heard.display().to_string(),
+            "--timeout-s".to_owned(),
+            "60".to_owned(),
+        ],
+    );
+    let media = caller.wait("media_active", Duration::from_secs(30), &server);
+    assert_eq!(media.get("codec").as_str(), Some("PCMA"), "{media:?}");
+    let op_media = ana.wait("media_active", Duration::from_secs(30), &server);
+    assert_eq!(op_media.get("codec").as_str(), Some("PCMU"), "{op_media:?}");
+    ana.wait("recorded", Duration::from_secs(30), &server);
+    let gone = caller.wait("disconnected", EVENT, &server);
+    assert_eq!(gone.get("by").as_str(), Some("remote"), "{gone:?}");
+    caller.wait("recorded", EVENT, &server);
+    let _ = caller.wait_exit(Duration::from_secs(10));
+
+    let context = format!("{}\n{}\n{}", ana.report(), caller.report(), server.report());
+    // Each side hears the other, never itself. The caller also heard the prompts (speech),
+    // so only the tones are compared there.
+    expect_tone(&op_heard, None, 1000, 400, &context);
+    // The bridge starts about 10 s in (keys, notices, ring) and lasts until the operator's
+    // BYE 8 s after answering: the last 3 s are conversation.
+    expect_tone_in(&caller_heard, None, 400, 1000, Some(3.0), &context);
+    let call = ended_call(&server, &sup);
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("operator"),
+        "{call:?}"
+    );
 }
