@@ -19,6 +19,8 @@
 //! 4. `caller_hangs_up_while_the_operator_rings`: the operator's INVITE is cancelled (487).
 //! 5. `nobody_logged_in_offers_a_message`: no operator registered: the caller hears
 //!    "nobody can answer now" and the message path follows.
+//! 7. `two_missed_offers_pause_the_operator_and_say_why`: ring timeout 3 s, the phone
+//!    never answers: offered twice, then paused, and `GET /api/queue` says why.
 //! 6. `five_wrong_passwords_lock_the_softphone_out`: pjsua2 with a wrong password five
 //!    times, then the right one is refused too.
 //!
@@ -320,9 +322,10 @@ fn sine(freq: f64, ms: u32) -> Vec<i16> {
 // ---------------------------------------------------------------------------------------
 // Server, users and the API
 
-fn config() -> Config {
-    Config::default()
-        .sections("[queue]\nring_timeout_secs = 8\nwrap_up_secs = 0\nposition_every_secs = 0\n")
+fn config(ring_timeout_secs: u32) -> Config {
+    Config::default().sections(&format!(
+        "[queue]\nring_timeout_secs = {ring_timeout_secs}\nwrap_up_secs = 0\nposition_every_secs = 0\n"
+    ))
 }
 
 fn add_user(setup: &Setup, name: &str, role: &str, password: &str) {
@@ -344,7 +347,12 @@ fn token(setup: &Setup, name: &str) -> String {
 
 /// A server with operators `names` and a supervisor; the supervisor's token.
 fn start(names: &[&str]) -> (Server, String) {
-    let setup = Setup::new(&config());
+    start_with(names, 8)
+}
+
+/// [`start`] with another ring timeout.
+fn start_with(names: &[&str], ring_timeout_secs: u32) -> (Server, String) {
+    let setup = Setup::new(&config(ring_timeout_secs));
     for n in names {
         add_user(&setup, n, "operator", OP_PASSWORD);
     }
@@ -889,4 +897,45 @@ fn pjsua_caller_hears_the_operator_across_codecs() {
         Some("operator"),
         "{call:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 7.
+
+#[test]
+fn two_missed_offers_pause_the_operator_and_say_why() {
+    let (server, sup) = start_with(&["ana"], 3);
+    let ana = ready_operator(&server, &sup, "ana", &["--never-answer", "--calls", "2"]);
+    let scenario = PcapScenario::new("uac_media_pcap", &caller_timeline(15_000));
+    let caller = scenario.spawn(&server, 16_000);
+    // Offered at about 6.5 s, withdrawn at 9.5 s, offered again, withdrawn at 12.5 s.
+    let end = Instant::now() + Duration::from_secs(30);
+    let paused = loop {
+        let a = queue_operator(&server, &sup, "ana");
+        if a.get("status").as_str() == Some("paused") {
+            break a;
+        }
+        assert!(
+            Instant::now() < end,
+            "ana never paused: {a:?}\n{}\n{}",
+            ana.report(),
+            server.report()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    caller.wait().assert_passed(&server);
+    let reason = paused.get("paused_reason").as_str().unwrap_or_default();
+    assert!(reason.contains("missed 2 calls in a row"), "{paused:?}");
+    assert_eq!(paused.get("state").as_str(), Some("paused"), "{paused:?}");
+    let rings = ana
+        .events()
+        .iter()
+        .filter(|e| e.get("event").as_str() == Some("incoming"))
+        .count();
+    assert_eq!(rings, 2, "{}", ana.report());
+    // Setting a status clears the reason.
+    set_available(&server, &sup, "ana");
+    let a = queue_operator(&server, &sup, "ana");
+    assert!(a.get("paused_reason").is_null(), "{a:?}");
+    drop(scenario.dir);
 }

@@ -356,7 +356,10 @@ fn schemas() -> Value {
                     "properties": {"name": {"type": "string"},
                                    "status": schema_ref("OperatorStatus"),
                                    "registered": {"type": "boolean"},
-                                   "current_call": nullable("string")}
+                                   "current_call": nullable("string"),
+                                   "state": {"type": "string", "enum": ["available", "paused",
+                                             "offline", "ringing", "busy", "wrap-up"]},
+                                   "paused_reason": {"type": "string"}}
                 }}
             }
         },

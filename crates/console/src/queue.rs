@@ -76,6 +76,14 @@ pub struct OperatorView {
     pub registered: bool,
     /// The call they are on, if any.
     pub current_call: Option<String>,
+    /// What they are doing: `available`, `paused`, `offline`, `ringing`, `busy` or
+    /// `wrap-up` (`None`: the queue did not say; then `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why the queue paused them (e.g. `missed 2 calls in a row (last: no-answer)`), until
+    /// they set a status themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
 }
 
 /// The queue at one instant: the body of `GET /api/queue`.

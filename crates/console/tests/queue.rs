@@ -104,6 +104,8 @@ impl QueueView for FakeQueue {
                 status: OperatorStatus::Available,
                 registered: true,
                 current_call: Some("01JC0000000000000000000002".into()),
+                state: Some("busy".into()),
+                paused_reason: None,
             }],
         })
     }
@@ -136,7 +138,7 @@ async fn with_a_queue(h: Harness) {
             "waiting": [{"call_id": "01JC0000000000000000000001", "language": "qu",
                          "since": "2026-11-01T12:34:57.000Z"}],
             "operators": [{"name": "ana", "status": "available", "registered": true,
-                           "current_call": "01JC0000000000000000000002"}]
+                           "current_call": "01JC0000000000000000000002", "state": "busy"}]
         })
     );
 

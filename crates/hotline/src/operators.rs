@@ -77,6 +77,8 @@ impl QueueView for QueueAdapter {
                 },
                 registered: o.registered,
                 current_call: o.current_call.as_ref().map(ToString::to_string),
+                state: Some(o.state.as_str().to_owned()),
+                paused_reason: o.paused_reason.map(|r| r.to_string()),
             })
             .collect();
         // Accounts the queue has not heard of yet (never registered, never set a status).
@@ -92,6 +94,8 @@ impl QueueView for QueueAdapter {
                         status: OperatorStatus::Offline,
                         registered: false,
                         current_call: None,
+                        state: None,
+                        paused_reason: None,
                     }),
             );
         }

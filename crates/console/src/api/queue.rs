@@ -39,6 +39,8 @@ async fn without_queue(state: &AppState) -> Result<QueueSnapshot, ApiError> {
                 status: OperatorStatus::Offline,
                 registered: false,
                 current_call: None,
+                state: None,
+                paused_reason: None,
             })
             .collect(),
     })
