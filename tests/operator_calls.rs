@@ -781,7 +781,7 @@ fn nobody_logged_in_offers_a_message() {
     );
     // "Nobody can answer; press 2 for a message": no key, so the message path follows.
     assert!(
-        path.iter().any(|n| *n == "message"),
+        path.contains(&"message"),
         "no message path after no-operator: {context}"
     );
     drop(scenario.dir);
