@@ -21,6 +21,8 @@
 //!    "nobody can answer now" and the message path follows.
 //! 7. `two_missed_offers_pause_the_operator_and_say_why`: ring timeout 3 s, the phone
 //!    never answers: offered twice, then paused, and `GET /api/queue` says why.
+//! 8. `caller_hangs_up_mid_conversation`: the operator gets our BYE, the conversation is
+//!    kept, the operator is free again.
 //! 6. `five_wrong_passwords_lock_the_softphone_out`: pjsua2 with a wrong password five
 //!    times, then the right one is refused too.
 //!
@@ -938,4 +940,79 @@ fn two_missed_offers_pause_the_operator_and_say_why() {
     let a = queue_operator(&server, &sup, "ana");
     assert!(a.get("paused_reason").is_null(), "{a:?}");
     drop(scenario.dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// 8.
+
+#[test]
+fn caller_hangs_up_mid_conversation() {
+    let (server, sup) = start(&["ana"]);
+    let work = tempfile::tempdir().unwrap();
+    let ana = ready_operator(
+        &server,
+        &sup,
+        "ana",
+        &[
+            "--answer-after-ms",
+            "300",
+            "--play",
+            tone_wav(work.path(), 400).to_str().unwrap(),
+        ],
+    );
+    // The caller hangs up 15 s after the answer: about 5 s into the conversation.
+    let mut caller = Peer::start(
+        "caller",
+        &[
+            "--call".to_owned(),
+            format!("sip:0800@{}", server.udp),
+            "--dtmf-script".to_owned(),
+            format!("1@{KEY_1_AT_MS},3@{KEY_3_AT_MS}"),
+            "--play".to_owned(),
+            tone_wav(work.path(), 1000).display().to_string(),
+            "--hangup-after-ms".to_owned(),
+            "15000".to_owned(),
+            "--timeout-s".to_owned(),
+            "60".to_owned(),
+        ],
+    );
+    let gone = ana.wait("disconnected", Duration::from_secs(40), &server);
+    assert_eq!(
+        gone.get("by").as_str(),
+        Some("remote"),
+        "the operator should get our BYE\n{}\n{}",
+        ana.report(),
+        server.report()
+    );
+    let _ = caller.wait_exit(Duration::from_secs(10));
+
+    let call = ended_call(&server, &sup);
+    let context = format!("{call:?}\n{}", server.report());
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("operator"),
+        "{context}"
+    );
+    assert!(
+        event_kinds(&call).iter().any(|k| k == "conversation-ended"),
+        "{context}"
+    );
+    let recs = api(&server, "GET", "/api/recordings?limit=5", &sup, None);
+    let conv = recs
+        .get("recordings")
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.get("kind").as_str() == Some("conversation"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no conversation recording: {recs:?}\n{context}"));
+    let ms = conv.get("duration_ms").as_f64().unwrap_or(0.0);
+    assert!(
+        (2_000.0..8_000.0).contains(&ms),
+        "conversation {ms} ms: {context}"
+    );
+    // The operator is free again at once (wrap-up 0 in these tests).
+    let a = queue_operator(&server, &sup, "ana");
+    assert!(a.get("current_call").is_null(), "{a:?}");
+    assert_eq!(a.get("state").as_str(), Some("available"), "{a:?}");
 }

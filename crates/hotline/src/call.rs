@@ -66,8 +66,6 @@ pub(crate) struct CallCtx {
     pub(crate) storage: Storage,
     pub(crate) queue: QueueHandle,
     pub(crate) registrations: Registrations,
-    /// This call's own event channel, for the operator leg it places.
-    pub(crate) events: mpsc::Sender<(CallHandle, CallEvent)>,
 }
 
 impl CallCtx {
@@ -192,6 +190,8 @@ pub(crate) async fn run(
         reference: reference.clone(),
         queue_rx: None,
         connected_rx: None,
+        queue_backlog: std::collections::VecDeque::new(),
+        deferred_offer: None,
         leg: None,
         bridged: false,
         conversation: None,
@@ -270,7 +270,7 @@ pub(crate) async fn run(
                     }
                 }
             }
-            ev = queue_recv(&mut c.queue_rx) => c.queue_event(ev).await,
+            ev = queue_recv(&mut c.queue_backlog, &mut c.queue_rx) => c.queue_event(ev).await,
             // Incoming RTCP is accepted and ignored.
             _ = c.rtcp.recv_from(&mut rtcp_buf) => {}
             _ = &mut tick => {
@@ -285,7 +285,7 @@ pub(crate) async fn run(
                 c.flow.handle_timeout(now);
             }
             _ = housekeeping.tick() => c.housekeeping(),
-            _ = &mut cap, if !c.hangup_sent => {
+            _ = &mut cap, if !c.hangup_sent && !c.bridged => {
                 tracing::info!(max_secs = ctx.config.calls.max_duration_secs, "call reached calls.max_duration_secs; hanging up");
                 c.hang_up().await;
             }
@@ -330,6 +330,8 @@ struct OperatorLeg {
     local: LocalMedia,
     session: Option<Session>,
     answered_at: Option<Instant>,
+    /// The queue confirmed the answer (`Connected`).
+    connected: bool,
     hung_up: bool,
 }
 
@@ -338,6 +340,8 @@ struct Conversation {
     mixer: ConversationMixer,
     /// When the mixer writes next (every 20 ms: bridged sessions have no pacer tick).
     next_tick: Instant,
+    /// A write failed: nothing more is written, what is on disk is kept.
+    write_failed: bool,
     recorder: Option<Recorder>,
     sync: ActiveRecording,
 }
@@ -351,6 +355,10 @@ struct ActiveCall<'a> {
     queue_rx: Option<CallEvents>,
     /// The same channel once an operator took the call (see `queue_event`).
     connected_rx: Option<CallEvents>,
+    /// Queue events read ahead (see `queue_withdrew`), handled before the channel's.
+    queue_backlog: std::collections::VecDeque<CallQueueEvent>,
+    /// An offer that came while the previous leg was still up.
+    deferred_offer: Option<OperatorName>,
     /// The operator leg, ringing or answered.
     leg: Option<OperatorLeg>,
     /// Caller and operator hear each other.
@@ -870,7 +878,13 @@ async fn leg_recv(
 
 /// The queue's next news for this call; never ready outside the queue. `None`: the
 /// queue let the call go (or stopped).
-async fn queue_recv(rx: &mut Option<CallEvents>) -> Option<CallQueueEvent> {
+async fn queue_recv(
+    backlog: &mut std::collections::VecDeque<CallQueueEvent>,
+    rx: &mut Option<CallEvents>,
+) -> Option<CallQueueEvent> {
+    if let Some(ev) = backlog.pop_front() {
+        return Some(ev);
+    }
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -916,16 +930,30 @@ impl ActiveCall<'_> {
                     self.flow.handle(now, Input::OperatorUnavailable);
                 }
             }
-            Some(CallQueueEvent::Offer { operator }) => self.place_leg(now, operator).await,
+            Some(CallQueueEvent::Offer { operator }) => {
+                if self.leg.is_some() {
+                    // A leg still winds down (a race with the ring timeout): ring this
+                    // one once it is gone.
+                    self.deferred_offer = Some(operator);
+                } else {
+                    self.place_leg(now, operator).await;
+                }
+            }
             Some(CallQueueEvent::CancelOffer { operator }) => {
+                if self.deferred_offer.as_ref() == Some(&operator) {
+                    self.deferred_offer = None;
+                }
+                // Ringing, or answered but refused by the queue (the answer crossed the
+                // ring timeout): the leg goes. A connected leg is never withdrawn.
                 if self
                     .leg
                     .as_ref()
-                    .is_some_and(|l| l.name == operator && l.answered_at.is_none())
+                    .is_some_and(|l| l.name == operator && !l.connected)
                 {
-                    tracing::info!(operator = %operator, "operator did not answer in time");
+                    tracing::info!(operator = %operator, "offer withdrawn (no answer in time)");
                     self.event("operator-no-answer", operator.as_str());
                     self.end_leg(now).await;
+                    self.place_deferred(now).await;
                 }
             }
             Some(CallQueueEvent::Position { position }) => {
@@ -934,7 +962,11 @@ impl ActiveCall<'_> {
             Some(CallQueueEvent::NoOperator { reason }) => {
                 tracing::info!(reason = reason.as_str(), "no operator for the call");
                 self.queue_rx = None;
+                self.deferred_offer = None;
                 self.event("no-operator", reason.as_str());
+                if self.leg.as_ref().is_some_and(|l| !l.connected) {
+                    self.end_leg(now).await;
+                }
                 self.flow.handle(now, Input::OperatorUnavailable);
             }
             Some(CallQueueEvent::Connected { operator, waited }) => {
@@ -943,6 +975,23 @@ impl ActiveCall<'_> {
                 // Kept, unread, until the conversation ends: dropping it would tell the
                 // queue the call left and free the operator.
                 self.connected_rx = self.queue_rx.take();
+                self.deferred_offer = None;
+                match self.leg.as_mut() {
+                    Some(leg) if leg.name == operator && leg.answered_at.is_some() => {
+                        leg.connected = true;
+                        self.operator = Some(operator.clone());
+                        self.event("operator-answered", operator.as_str());
+                        // Now the caller hears the notice, then the bridge.
+                        self.flow.handle(now, Input::OperatorAnswered);
+                    }
+                    _ => {
+                        // The queue connected a leg we no longer have: free the operator.
+                        tracing::warn!(operator = %operator, "connected to a leg already gone");
+                        let _ = self.ctx.queue.call_ended(operator.clone()).await;
+                        self.connected_rx = None;
+                        self.flow.handle(now, Input::OperatorUnavailable);
+                    }
+                }
                 self.ctx.storage.writer.update_call(
                     &self.row,
                     CallUpdate {
@@ -958,15 +1007,6 @@ impl ActiveCall<'_> {
 
     /// Rings `operator`'s softphone (its best binding) with an offer for this call.
     async fn place_leg(&mut self, now: Instant, operator: OperatorName) {
-        if self.leg.is_some() {
-            // One leg at a time: the queue offers again after a failure.
-            let _ = self
-                .ctx
-                .queue
-                .offer_failed(self.call_id(), operator, OfferFailure::Unreachable)
-                .await;
-            return;
-        }
         let Some(binding) = self
             .ctx
             .registrations
@@ -1041,12 +1081,13 @@ impl ActiveCall<'_> {
         let (placed_tx, placed_rx) = tokio::sync::oneshot::channel();
         self.ctx
             .send(Command::Invite {
+                parent: self.call,
                 call: Box::new(outgoing),
-                events: self.ctx.events.clone(),
                 placed: placed_tx,
             })
             .await;
         let Ok(handle) = placed_rx.await else {
+            tracing::warn!(operator = %operator, "SIP task gone; operator leg not placed");
             return;
         };
         tracing::info!(operator = %operator, %shown, "ringing operator");
@@ -1061,6 +1102,7 @@ impl ActiveCall<'_> {
             local,
             session: None,
             answered_at: None,
+            connected: false,
             hung_up: false,
         });
     }
@@ -1102,10 +1144,8 @@ impl ActiveCall<'_> {
                 leg.session = Some(session);
                 let name = leg.name.clone();
                 tracing::info!(operator = %name, codec = ?n.codec, "operator answered");
-                self.event("operator-answered", name.as_str());
-                self.operator = Some(name.clone());
+                // The flow hears of it on `Connected`; a refusal comes as `CancelOffer`.
                 let _ = self.ctx.queue.offer_answered(self.call_id(), name).await;
-                self.flow.handle(now, Input::OperatorAnswered);
             }
             CallEvent::ReInvite(offer) => {
                 // Hold and resume from the operator's phone.
@@ -1134,36 +1174,44 @@ impl ActiveCall<'_> {
                 if leg.hung_up {
                     return;
                 }
-                match (leg.answered_at, reason) {
-                    (None, EndReason::Failed(status)) => {
-                        tracing::info!(operator = %leg.name, status, "operator leg failed");
-                        self.event("operator-failed", &format!("{} {status}", leg.name));
-                        let _ = self
-                            .ctx
-                            .queue
-                            .offer_failed(self.call_id(), leg.name.clone(), offer_failure(status))
-                            .await;
+                let failure = match reason {
+                    EndReason::Failed(status) => offer_failure(status),
+                    _ => OfferFailure::Unreachable,
+                };
+                match leg.answered_at {
+                    None => {
+                        if let EndReason::Failed(status) = reason {
+                            tracing::info!(operator = %leg.name, status, "operator leg failed");
+                            self.event("operator-failed", &format!("{} {status}", leg.name));
+                        }
+                        // A withdrawal already on its way means the queue moved on: a
+                        // report now would count against the next offer.
+                        if !self.queue_withdrew(&leg.name) {
+                            let _ = self
+                                .ctx
+                                .queue
+                                .offer_failed(self.call_id(), leg.name.clone(), failure)
+                                .await;
+                        }
+                        self.place_deferred(now).await;
                     }
-                    (None, _) => {
-                        let _ = self
-                            .ctx
-                            .queue
-                            .offer_failed(
-                                self.call_id(),
-                                leg.name.clone(),
-                                OfferFailure::Unreachable,
-                            )
-                            .await;
-                    }
-                    (Some(at), _) => {
-                        // The operator hung up: the conversation is over for both.
+                    Some(at) if leg.connected => {
+                        // The operator hung up: the conversation is over for both. The
+                        // caller's BYE first, then the recording's fsync and hash.
                         let talk = now.saturating_duration_since(at).as_millis();
                         tracing::info!(operator = %leg.name, talk_ms = talk as u64, "operator hung up");
                         self.event("operator-hung-up", &talk.to_string());
-                        self.finish_conversation(now).await;
+                        self.bridged = false;
+                        self.hang_up().await;
                         let _ = self.ctx.queue.call_ended(leg.name.clone()).await;
                         self.connected_rx = None;
-                        self.hang_up().await;
+                        self.finish_conversation(now).await;
+                    }
+                    Some(_) => {
+                        // Answered, then gone before the queue confirmed: `Connected` (if
+                        // it comes) finds no leg and frees the operator.
+                        tracing::info!(operator = %leg.name, "operator hung up before the bridge");
+                        self.place_deferred(now).await;
                     }
                 }
             }
@@ -1174,17 +1222,40 @@ impl ActiveCall<'_> {
     /// closes the conversation recording and tells the queue the operator is free.
     async fn end_leg(&mut self, now: Instant) {
         self.bridged = false;
+        if let Some(mut leg) = self.leg.take() {
+            // The operator's CANCEL or BYE first, then the recording's fsync and hash.
+            leg.hung_up = true;
+            self.ctx.send(Command::Hangup(leg.handle)).await;
+            if let (Some(at), true) = (leg.answered_at, leg.connected) {
+                let talk = now.saturating_duration_since(at).as_millis();
+                self.event("conversation-ended", &talk.to_string());
+                let _ = self.ctx.queue.call_ended(leg.name.clone()).await;
+                self.connected_rx = None;
+            }
+        }
         self.finish_conversation(now).await;
-        let Some(mut leg) = self.leg.take() else {
-            return;
-        };
-        leg.hung_up = true;
-        self.ctx.send(Command::Hangup(leg.handle)).await;
-        if let Some(at) = leg.answered_at {
-            let talk = now.saturating_duration_since(at).as_millis();
-            self.event("conversation-ended", &talk.to_string());
-            let _ = self.ctx.queue.call_ended(leg.name.clone()).await;
-            self.connected_rx = None;
+    }
+
+    /// Whether the queue has already withdrawn its offer to `operator` (a `CancelOffer`
+    /// waiting in the channel); what was read is kept for the loop, in order.
+    fn queue_withdrew(&mut self, operator: &OperatorName) -> bool {
+        if let Some(rx) = self.queue_rx.as_mut() {
+            while let Ok(ev) = rx.try_recv() {
+                self.queue_backlog.push_back(ev);
+            }
+        }
+        self.queue_backlog
+            .iter()
+            .any(|e| matches!(e, CallQueueEvent::CancelOffer { operator: o } if o == operator))
+    }
+
+    /// Rings the operator of an offer that came while another leg wound down.
+    async fn place_deferred(&mut self, now: Instant) {
+        if self.leg.is_none()
+            && self.queue_rx.is_some()
+            && let Some(op) = self.deferred_offer.take()
+        {
+            self.place_leg(now, op).await;
         }
     }
 
@@ -1242,6 +1313,7 @@ impl ActiveCall<'_> {
         self.conversation = Some(Conversation {
             mixer: ConversationMixer::new(now),
             next_tick: now + MIX_EVERY,
+            write_failed: false,
             recorder: Some(rec),
             sync: ActiveRecording {
                 id,
@@ -1259,7 +1331,9 @@ impl ActiveCall<'_> {
         let Some(mut rec) = conv.recorder.take() else {
             return;
         };
-        if let Err(e) = conv.mixer.finish(now, &mut rec) {
+        if conv.write_failed {
+            // Nothing more to write.
+        } else if let Err(e) = conv.mixer.finish(now, &mut rec) {
             tracing::error!(error = %e, "conversation recording: last frames not written");
         }
         self.store_recording(rec, conv.sync.id, RecordingKind::Conversation)
@@ -1297,9 +1371,13 @@ impl ActiveCall<'_> {
         let Some(rec) = conv.recorder.as_mut() else {
             return;
         };
+        if conv.write_failed {
+            return;
+        }
         if let Err(e) = conv.mixer.tick(now, rec) {
+            // Writing stops; the end of the call still finishes and enters what is on disk.
             tracing::error!(error = %e, "conversation recording write failed; what reached the disk is kept");
-            conv.recorder = None;
+            conv.write_failed = true;
         }
     }
 }

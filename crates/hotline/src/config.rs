@@ -205,7 +205,8 @@ pub enum CallerId {
 #[serde(deny_unknown_fields)]
 pub struct CallsConfig {
     /// `calls.max_duration_secs`: hard cap on a call's length; then the server hangs up with BYE.
-    /// Default 1800. At least 1.
+    /// A conversation with an operator is never cut (the operator ends it). Default 1800. At
+    /// least 1.
     #[serde(default = "defaults::calls_max_duration_secs")]
     pub max_duration_secs: u64,
 }

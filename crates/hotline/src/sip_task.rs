@@ -38,11 +38,11 @@ pub(crate) enum Command {
     Hangup(CallHandle),
     AcceptReinvite(CallHandle, Bytes),
     RejectReinvite(CallHandle, u16),
-    /// Place an outgoing call (the operator leg): its events go to `events` tagged with
-    /// the handle sent back on `placed`.
+    /// Place an outgoing call (the operator leg) for the call `parent`: its events go to
+    /// the parent's task, tagged with the handle sent back on `placed`.
     Invite {
+        parent: CallHandle,
         call: Box<OutgoingCall>,
-        events: mpsc::Sender<(CallHandle, CallEvent)>,
         placed: tokio::sync::oneshot::Sender<CallHandle>,
     },
 }
@@ -268,10 +268,13 @@ impl SipTask {
                         Command::Hangup(c) => endpoint.hangup(now, c),
                         Command::AcceptReinvite(c, sdp) => endpoint.accept_reinvite(now, c, sdp),
                         Command::RejectReinvite(c, code) => endpoint.reject_reinvite(now, c, code),
-                        Command::Invite { call, events, placed } => {
-                            let handle = endpoint.invite(now, *call);
-                            calls.insert(handle, events);
-                            let _ = placed.send(handle);
+                        Command::Invite { parent, call, placed } => {
+                            // Only for a call still in progress (its task is listening).
+                            if let Some(events) = calls.get(&parent).cloned() {
+                                let handle = endpoint.invite(now, *call);
+                                calls.insert(handle, events);
+                                let _ = placed.send(handle);
+                            }
                         }
                     }
                 }
@@ -367,7 +370,11 @@ impl SipTask {
                 .active_calls
                 .store(endpoint.active_calls() as u64, Ordering::Relaxed);
 
-            if draining_since.is_some() && endpoint.active_calls() == 0 {
+            // Operator legs count too: their CANCEL or BYE must go out before we stop.
+            if draining_since.is_some()
+                && endpoint.active_calls() == 0
+                && endpoint.outgoing_calls() == 0
+            {
                 // Let the BYE transactions finish (bounded), then stop.
                 if endpoint.pending_requests() == 0 || hung_up_all_done(draining_since, grace) {
                     break;
@@ -503,7 +510,6 @@ fn handle_event(
                 storage: shared.storage.clone(),
                 queue: shared.queue.clone(),
                 registrations: shared.registrations.clone(),
-                events: tx,
             };
             let span = tracing::info_span!("call", id = inc.call.0);
             tokio::spawn(call::run(ctx, inc, rx).instrument(span));
@@ -542,10 +548,21 @@ fn forward(
     call: CallHandle,
     ev: CallEvent,
 ) {
-    if let Some(tx) = calls.get(&call)
-        && tx.try_send((call, ev)).is_err()
-    {
-        tracing::warn!(call = call.0, "call task not keeping up; event dropped");
+    let Some(tx) = calls.get(&call) else { return };
+    match tx.try_send((call, ev)) {
+        Ok(()) => {}
+        // The call task has ended (e.g. the end of a leg it hung up itself).
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full((call, ev @ CallEvent::Ended(_)))) => {
+            // The end of a call is never dropped: it closes recordings and the row.
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send((call, ev)).await;
+            });
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(call = call.0, "call task not keeping up; event dropped");
+        }
     }
 }
 
