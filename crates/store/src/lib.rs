@@ -44,10 +44,11 @@ pub mod writer;
 pub use error::StoreError;
 pub use id::{is_id, new_id, new_id_at};
 pub use model::{
-    ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent, CallFilter, CallUpdate, Caller,
-    DEFAULT_LIMIT, Disposition, MAX_LIMIT, NewApiToken, NewAuditEntry, NewCall, NewCallEvent,
-    NewRecording, NewUser, Recording, RecordingFilter, RecordingKind, RecordingStatus,
-    RecordingUpdate, Role, TokenHash, UnknownValue, User, UserUpdate,
+    ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent, CallFilter, CallNote,
+    CallUpdate, Caller, DEFAULT_LIMIT, Disposition, MAX_LIMIT, NewApiToken, NewAuditEntry, NewCall,
+    NewCallEvent, NewCallNote, NewRecording, NewSession, NewUser, Recording, RecordingFilter,
+    RecordingKind, RecordingStatus, RecordingUpdate, Role, Session, TokenHash, UnknownValue, User,
+    UserUpdate,
 };
 pub use ops::{BatchError, Envelope, OpSink, Write};
 pub use postgres::{PgSettings, PgStore};
@@ -156,6 +157,39 @@ pub trait CallStore: OpSink {
 
     /// Audit lines, newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores a console sign-in ([`StoreError::NotFound`] if there is no such user,
+    /// [`StoreError::Conflict`] if a session with this `id_hash` exists).
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// The session with this token hash, whatever its age: the caller checks `expires_at` and
+    /// its own idle limit against `last_seen` (and whether the user is still enabled).
+    async fn get_session(&self, id_hash: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Records activity on a session: `last_seen` becomes `last_seen` if that is later (it never
+    /// goes back). [`StoreError::NotFound`] if the session is gone (signed out, purged).
+    async fn touch_session(&self, id_hash: &str, last_seen: Timestamp) -> Result<(), StoreError>;
+
+    /// Ends a session (sign-out); returns whether it existed.
+    async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+
+    /// Ends every session of a user (password change, disabled account); returns how many.
+    async fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError>;
+
+    /// Deletes sessions idle since before `idle_before` (`last_seen < idle_before`) or past
+    /// their end (`expires_at <= now`); returns how many.
+    async fn purge_sessions(
+        &self,
+        idle_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// Adds a case note to a call ([`StoreError::NotFound`] if there is no such call). Idempotent
+    /// on the note id: adding the same id again changes nothing.
+    async fn add_call_note(&self, note: &NewCallNote) -> Result<(), StoreError>;
+
+    /// A call's case notes, oldest first (none for an unknown call).
+    async fn list_call_notes(&self, call_id: &str) -> Result<Vec<CallNote>, StoreError>;
 }
 
 /// Tuning for [`connect_with`].

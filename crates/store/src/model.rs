@@ -561,6 +561,106 @@ pub struct AuditFilter {
     pub recording_id: Option<String>,
 }
 
+/// A console sign-in to store ([`crate::CallStore::create_session`]).
+///
+/// The cookie carries a secret token; only its hash is stored, so a copy of the database does
+/// not let anyone sign in. Debug hides `csrf`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Hex SHA-256 of the cookie's secret token (the token itself is never stored).
+    pub id_hash: String,
+    /// The signed-in user's name (an existing user).
+    pub user: String,
+    /// The session's CSRF token, echoed by the console's forms.
+    pub csrf: String,
+    /// When the user signed in.
+    pub created_at: Timestamp,
+    /// The last request seen on this session (see [`crate::CallStore::touch_session`]).
+    pub last_seen: Timestamp,
+    /// Absolute end of the session (12 h after sign-in), whatever its activity.
+    pub expires_at: Timestamp,
+    /// Client address at sign-in (`ip:port`), if known.
+    pub source: Option<String>,
+}
+
+/// A stored console sign-in, as read back. Debug hides `csrf`.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Session {
+    /// Hex SHA-256 of the cookie's secret token.
+    pub id_hash: String,
+    /// The signed-in user's name.
+    pub user: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// When the user signed in.
+    pub created_at: Timestamp,
+    /// The last request seen on this session.
+    pub last_seen: Timestamp,
+    /// Absolute end of the session.
+    pub expires_at: Timestamp,
+    /// Client address at sign-in (`ip:port`), if known.
+    pub source: Option<String>,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("id_hash", &self.id_hash)
+            .field("user", &self.user)
+            .field("csrf", &"<set>")
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id_hash", &self.id_hash)
+            .field("user", &self.user)
+            .field("csrf", &"<set>")
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// A case note to add to a call ([`crate::CallStore::add_call_note`]). `id` makes a replayed
+/// write harmless (see [`crate::new_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCallNote {
+    /// The note's id (a ULID from [`crate::new_id`]).
+    pub id: String,
+    /// The call the note is about.
+    pub call_id: String,
+    /// The user name of who wrote it.
+    pub author: String,
+    /// When it was written.
+    pub at: Timestamp,
+    /// The note (free text; may name people: show it only to those allowed to read the call).
+    pub text: String,
+}
+
+/// A case note as read back ([`crate::CallStore::list_call_notes`], oldest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct CallNote {
+    /// The note's id.
+    pub id: String,
+    /// The call the note is about.
+    pub call_id: String,
+    /// The user name of who wrote it.
+    pub author: String,
+    /// When it was written.
+    pub at: Timestamp,
+    /// The note.
+    pub text: String,
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

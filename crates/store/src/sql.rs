@@ -26,6 +26,11 @@ pub(crate) const USER_COLUMNS: &str = "name, role, password_hash, sip_ha1_md5, s
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at, user_name AS \"user\", action, recording_id, source, detail";
 
+pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_name AS \"user\", csrf, created_at, \
+    last_seen, expires_at, source";
+
+pub(crate) const NOTE_COLUMNS: &str = "id, call_id, author, at, text";
+
 /// How many candidate numbers to try before giving up on finding a free reference.
 pub(crate) const REFERENCE_ATTEMPTS: usize = 64;
 
@@ -164,14 +169,15 @@ macro_rules! impl_store {
         use $crate::error::StoreError;
         use $crate::model::{
             clamp_limit, ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent,
-            CallFilter, CallUpdate, NewApiToken, NewAuditEntry, NewCall, NewCallEvent,
-            NewRecording, NewUser, Recording, RecordingFilter, RecordingUpdate, TokenHash, User,
-            UserUpdate,
+            CallFilter, CallNote, CallUpdate, NewApiToken, NewAuditEntry, NewCall, NewCallEvent,
+            NewCallNote, NewRecording, NewSession, NewUser, Recording, RecordingFilter,
+            RecordingUpdate, Session, TokenHash, User, UserUpdate,
         };
         use $crate::ops::{BatchError, Envelope, OpSink, Write};
         use $crate::sql::{
             random_reference, ApiTokenRow, CallRow, RecordingRow, UserRow, AUDIT_COLUMNS,
-            CALL_COLUMNS, RECORDING_COLUMNS, REFERENCE_ATTEMPTS, USER_COLUMNS,
+            CALL_COLUMNS, NOTE_COLUMNS, RECORDING_COLUMNS, REFERENCE_ATTEMPTS, SESSION_COLUMNS,
+            USER_COLUMNS,
         };
         use $crate::time::Timestamp;
         use $crate::{Backend, CallStore};
@@ -830,6 +836,143 @@ macro_rules! impl_store {
                 }
                 qb.push(" ORDER BY at DESC, seq DESC LIMIT ").push_bind(clamp_limit(f.limit));
                 qb.build_query_as().fetch_all(&self.pool).await.map_err(db)
+            }
+
+            async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+                not_empty("session id hash", &s.id_hash)?;
+                not_empty("session csrf token", &s.csrf)?;
+                let mut tx = self.begin_write().await?;
+                let user: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE name = $1")
+                    .bind(&s.user)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if user.is_none() {
+                    return Err(StoreError::NotFound(format!("user {}", s.user)));
+                }
+                sqlx::query(
+                    "INSERT INTO console_sessions (id_hash, user_name, csrf, created_at, \
+                     last_seen, expires_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.user)
+                .bind(&s.csrf)
+                .bind(s.created_at)
+                .bind(s.last_seen)
+                .bind(s.expires_at)
+                .bind(&s.source)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => StoreError::Conflict("that session exists".into()),
+                    e => e,
+                })?;
+                tx.commit().await.map_err(db)
+            }
+
+            async fn get_session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLUMNS} FROM console_sessions WHERE id_hash = $1"
+                )))
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)
+            }
+
+            async fn touch_session(
+                &self,
+                id_hash: &str,
+                last_seen: Timestamp,
+            ) -> Result<(), StoreError> {
+                let n = sqlx::query(
+                    "UPDATE console_sessions SET last_seen = \
+                     CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .bind(last_seen)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::NotFound("session".into()));
+                }
+                Ok(())
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+                let n = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+                Ok(n > 0)
+            }
+
+            async fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM console_sessions WHERE user_name = $1")
+                    .bind(user)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .rows_affected())
+            }
+
+            async fn purge_sessions(
+                &self,
+                idle_before: Timestamp,
+                now: Timestamp,
+            ) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "DELETE FROM console_sessions WHERE last_seen < $1 OR expires_at <= $2",
+                )
+                .bind(idle_before)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected())
+            }
+
+            async fn add_call_note(&self, n: &NewCallNote) -> Result<(), StoreError> {
+                not_empty("note id", &n.id)?;
+                not_empty("note author", &n.author)?;
+                not_empty("note text", &n.text)?;
+                let mut tx = self.begin_write().await?;
+                let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM calls WHERE id = $1")
+                    .bind(&n.call_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("call {}", n.call_id)));
+                }
+                sqlx::query(
+                    "INSERT INTO call_notes (id, call_id, author, at, text) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(&n.id)
+                .bind(&n.call_id)
+                .bind(&n.author)
+                .bind(n.at)
+                .bind(&n.text)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                tx.commit().await.map_err(db)
+            }
+
+            async fn list_call_notes(&self, call_id: &str) -> Result<Vec<CallNote>, StoreError> {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {NOTE_COLUMNS} FROM call_notes WHERE call_id = $1 ORDER BY at, seq"
+                )))
+                .bind(call_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)
             }
         }
 

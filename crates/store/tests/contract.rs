@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use hotline_store::{
     AuditFilter, Backend, CallFilter, CallStore, CallUpdate, Caller, Disposition, Envelope,
-    NewApiToken, NewAuditEntry, NewCall, NewCallEvent, NewRecording, NewUser, RecordingFilter,
-    RecordingKind, RecordingStatus, RecordingUpdate, Role, StoreError, Timestamp, TokenHash,
-    UserUpdate, Write, new_id,
+    NewApiToken, NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording, NewSession,
+    NewUser, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role, StoreError,
+    Timestamp, TokenHash, UserUpdate, Write, new_id,
 };
 
 const T0: i64 = 1_793_536_496_000; // 2026-11-01T12:34:56Z
@@ -745,6 +745,188 @@ mod cases {
         );
     }
 
+    fn new_session(id_hash: &str, user: &str, created: Timestamp) -> NewSession {
+        NewSession {
+            id_hash: id_hash.to_owned(),
+            user: user.to_owned(),
+            csrf: format!("csrf-{id_hash}"),
+            created_at: created,
+            last_seen: created,
+            expires_at: created.add_millis(12 * 3600 * 1000),
+            source: Some("203.0.113.7:51515".into()),
+        }
+    }
+
+    pub(crate) async fn sessions_round_trip_touch_and_delete(s: Arc<dyn CallStore>, _: Backend) {
+        s.create_user(&new_user("ana", Role::Operator))
+            .await
+            .unwrap();
+        s.create_user(&new_user("beto", Role::Supervisor))
+            .await
+            .unwrap();
+        let a1 = new_session(&"a1".repeat(32), "ana", at(0));
+        s.create_session(&a1).await.unwrap();
+        let got = s.get_session(&a1.id_hash).await.unwrap().unwrap();
+        assert_eq!(got.id_hash, a1.id_hash);
+        assert_eq!(got.user, "ana");
+        assert_eq!(got.csrf, a1.csrf);
+        assert_eq!(got.created_at, at(0));
+        assert_eq!(got.last_seen, at(0));
+        assert_eq!(got.expires_at, at(12 * 3600 * 1000));
+        assert_eq!(got.source.as_deref(), Some("203.0.113.7:51515"));
+        let debug = format!("{got:?} {a1:?}");
+        assert!(!debug.contains("csrf-"), "{debug}");
+        assert!(s.get_session(&"00".repeat(32)).await.unwrap().is_none());
+
+        // The same id again is a conflict; a session needs an existing user.
+        assert!(matches!(
+            s.create_session(&a1).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_session(&new_session(&"0c".repeat(32), "nobody", at(0)))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.create_session(&new_session("", "ana", at(0))).await,
+            Err(StoreError::Invalid(_))
+        ));
+
+        // Touch moves last_seen forward only.
+        s.touch_session(&a1.id_hash, at(60_000)).await.unwrap();
+        assert_eq!(
+            s.get_session(&a1.id_hash).await.unwrap().unwrap().last_seen,
+            at(60_000)
+        );
+        s.touch_session(&a1.id_hash, at(30_000)).await.unwrap();
+        assert_eq!(
+            s.get_session(&a1.id_hash).await.unwrap().unwrap().last_seen,
+            at(60_000)
+        );
+        assert!(matches!(
+            s.touch_session(&"00".repeat(32), at(1)).await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        // Sign-out of one session; then of every session of a user.
+        let mut source_less = new_session(&"a2".repeat(32), "ana", at(1));
+        source_less.source = None;
+        s.create_session(&source_less).await.unwrap();
+        assert_eq!(
+            s.get_session(&source_less.id_hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .source,
+            None
+        );
+        s.create_session(&new_session(&"a3".repeat(32), "ana", at(2)))
+            .await
+            .unwrap();
+        let b1 = new_session(&"b1".repeat(32), "beto", at(3));
+        s.create_session(&b1).await.unwrap();
+        assert!(s.delete_session(&a1.id_hash).await.unwrap());
+        assert!(!s.delete_session(&a1.id_hash).await.unwrap());
+        assert!(s.get_session(&a1.id_hash).await.unwrap().is_none());
+        assert_eq!(s.delete_user_sessions("ana").await.unwrap(), 2);
+        assert_eq!(s.delete_user_sessions("ana").await.unwrap(), 0);
+        assert!(s.get_session(&"a3".repeat(32)).await.unwrap().is_none());
+        assert!(s.get_session(&b1.id_hash).await.unwrap().is_some());
+    }
+
+    pub(crate) async fn purge_sessions_removes_idle_and_expired(s: Arc<dyn CallStore>, _: Backend) {
+        s.create_user(&new_user("ana", Role::Operator))
+            .await
+            .unwrap();
+        let hour = 3600 * 1000;
+        // Active and within its 12 h.
+        let live = new_session(&"01".repeat(32), "ana", at(0));
+        // Idle: last seen before the idle limit.
+        let idle = new_session(&"02".repeat(32), "ana", at(0));
+        // Busy but past its absolute end (exactly at it counts as ended).
+        let mut ended = new_session(&"03".repeat(32), "ana", at(-12 * hour));
+        ended.expires_at = at(2 * hour);
+        for x in [&live, &idle, &ended] {
+            s.create_session(x).await.unwrap();
+        }
+        s.touch_session(&live.id_hash, at(2 * hour - 1000))
+            .await
+            .unwrap();
+        s.touch_session(&ended.id_hash, at(2 * hour - 1000))
+            .await
+            .unwrap();
+        // Now is 2 h after T0; idle limit 30 min.
+        let now = at(2 * hour);
+        let purged = s
+            .purge_sessions(now.add_millis(-hour / 2), now)
+            .await
+            .unwrap();
+        assert_eq!(purged, 2);
+        assert!(s.get_session(&live.id_hash).await.unwrap().is_some());
+        assert!(s.get_session(&idle.id_hash).await.unwrap().is_none());
+        assert!(s.get_session(&ended.id_hash).await.unwrap().is_none());
+        assert_eq!(
+            s.purge_sessions(now.add_millis(-hour / 2), now)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    pub(crate) async fn call_notes_oldest_first_idempotent_and_need_a_call(
+        s: Arc<dyn CallStore>,
+        _: Backend,
+    ) {
+        s.insert_call(&new_call("n1", "sip-n1", at(0)))
+            .await
+            .unwrap();
+        s.insert_call(&new_call("n2", "sip-n2", at(1)))
+            .await
+            .unwrap();
+        let note = |id: &str, call: &str, t: i64, text: &str| NewCallNote {
+            id: id.to_owned(),
+            call_id: call.to_owned(),
+            author: "ana".into(),
+            at: at(t),
+            text: text.to_owned(),
+        };
+        // Written out of order; two at the same instant keep their insertion order.
+        s.add_call_note(&note("x3", "n1", 3000, "tercera"))
+            .await
+            .unwrap();
+        s.add_call_note(&note("x1", "n1", 1000, "primera: habla de Cusco"))
+            .await
+            .unwrap();
+        s.add_call_note(&note("x2", "n1", 3000, "segunda"))
+            .await
+            .unwrap();
+        s.add_call_note(&note("y1", "n2", 500, "otra llamada"))
+            .await
+            .unwrap();
+        // A replay of the same id changes nothing, even with other content.
+        s.add_call_note(&note("x1", "n1", 9000, "changed"))
+            .await
+            .unwrap();
+        let notes = s.list_call_notes("n1").await.unwrap();
+        let ids: Vec<&str> = notes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["x1", "x3", "x2"]);
+        assert_eq!(notes[0].call_id, "n1");
+        assert_eq!(notes[0].author, "ana");
+        assert_eq!(notes[0].at, at(1000));
+        assert_eq!(notes[0].text, "primera: habla de Cusco");
+        assert_eq!(s.list_call_notes("n2").await.unwrap().len(), 1);
+        assert!(s.list_call_notes("nope").await.unwrap().is_empty());
+        assert!(matches!(
+            s.add_call_note(&note("z1", "nope", 0, "?")).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.add_call_note(&note("", "n1", 0, "?")).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
     pub(crate) async fn apply_batch_is_atomic_and_exactly_once(s: Arc<dyn CallStore>, _: Backend) {
         let ops = vec![
             env(Write::InsertCall(NewCall {
@@ -933,6 +1115,9 @@ contract!(
     users,
     api_tokens_are_stored_hashed,
     audit_log_appends_and_lists_newest_first,
+    sessions_round_trip_touch_and_delete,
+    purge_sessions_removes_idle_and_expired,
+    call_notes_oldest_first_idempotent_and_need_a_call,
     apply_batch_is_atomic_and_exactly_once,
     reference_reservations,
     limits_are_clamped,
