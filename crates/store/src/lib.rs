@@ -45,10 +45,10 @@ pub use error::StoreError;
 pub use id::{is_id, new_id, new_id_at};
 pub use model::{
     ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent, CallFilter, CallNote,
-    CallUpdate, Caller, DEFAULT_LIMIT, Disposition, MAX_LIMIT, NewApiToken, NewAuditEntry, NewCall,
-    NewCallEvent, NewCallNote, NewRecording, NewSession, NewUser, Recording, RecordingFilter,
-    RecordingKind, RecordingStatus, RecordingUpdate, Role, Session, TokenHash, UnknownValue, User,
-    UserUpdate,
+    CallUpdate, Caller, DEFAULT_LIMIT, DailyStat, Disposition, MAX_LIMIT, NewApiToken,
+    NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording, NewSession, NewUser,
+    Recording, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role, Session,
+    TokenHash, UnknownValue, User, UserUpdate,
 };
 pub use ops::{BatchError, Envelope, OpSink, Write};
 pub use postgres::{PgSettings, PgStore};
@@ -190,6 +190,21 @@ pub trait CallStore: OpSink {
 
     /// A call's case notes, oldest first (none for an unknown call).
     async fn list_call_notes(&self, call_id: &str) -> Result<Vec<CallNote>, StoreError>;
+
+    /// How many calls from this caller (same stored kind and value: pseudonym by default)
+    /// started before `before` (0 for [`Caller::Absent`]). Pass the current call's `started_at`
+    /// to count its earlier calls.
+    async fn count_calls_by_caller(
+        &self,
+        caller: &Caller,
+        before: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// Calls started at or after `since`, counted by UTC day, language and disposition, with
+    /// their queue waits; ordered by day, then language and disposition (`None` first). Only
+    /// non-empty buckets appear. Meant for the last 30 days (at most days × languages ×
+    /// dispositions rows).
+    async fn daily_stats(&self, since: Timestamp) -> Result<Vec<DailyStat>, StoreError>;
 }
 
 /// Tuning for [`connect_with`].

@@ -304,6 +304,11 @@ pub struct CallFilter {
     pub reference: Option<String>,
     /// Only calls started strictly before this (paging: pass the last row's `started_at`).
     pub started_before: Option<Timestamp>,
+    /// Only calls started at or after this (`started_at >= started_since`: today's calls).
+    pub started_since: Option<Timestamp>,
+    /// `Some(true)`: only ended calls (`ended_at` set); `Some(false)`: only calls still going
+    /// (no `ended_at` yet); `None`: both.
+    pub ended: Option<bool>,
 }
 
 /// A recording as written, when its file is final (renamed, hashed).
@@ -559,6 +564,36 @@ pub struct AuditFilter {
     pub limit: u32,
     pub user: Option<String>,
     pub recording_id: Option<String>,
+    /// Only lines with exactly this action (`login`, `recording.audio`, …).
+    pub action: Option<String>,
+    /// Only lines containing this text, case-insensitively, in the user, action, recording id,
+    /// source or detail. A plain substring: `%` and `_` match themselves. Case folding is
+    /// Unicode-aware on PostgreSQL, ASCII-only on SQLite.
+    pub text: Option<String>,
+    /// `at >= since`
+    pub since: Option<Timestamp>,
+    /// `at < until`
+    pub until: Option<Timestamp>,
+}
+
+/// One bucket of [`crate::CallStore::daily_stats`]: the calls started on one UTC day with one
+/// language and one disposition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyStat {
+    /// The UTC day the calls started, `YYYY-MM-DD`.
+    pub day: String,
+    /// The calls' language (`None`: never chosen, e.g. hung up in the first menu).
+    pub language: Option<String>,
+    /// How the calls ended (`None`: not ended yet, or not recorded).
+    pub disposition: Option<Disposition>,
+    /// How many calls.
+    pub calls: u64,
+    /// How many of them waited in the operator queue (have a `queue_wait_ms`).
+    pub queue_wait_count: u64,
+    /// Sum of their queue waits, in milliseconds (0 when `queue_wait_count` is 0).
+    pub queue_wait_ms_sum: i64,
+    /// Longest of their queue waits, in milliseconds (0 when `queue_wait_count` is 0).
+    pub queue_wait_ms_max: i64,
 }
 
 /// A console sign-in to store ([`crate::CallStore::create_session`]).

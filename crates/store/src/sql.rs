@@ -31,6 +31,49 @@ pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_name AS \"user\", csrf, 
 
 pub(crate) const NOTE_COLUMNS: &str = "id, call_id, author, at, text";
 
+/// Milliseconds in a UTC day (no leap seconds in Unix time).
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// A `LIKE … ESCAPE '\'` pattern matching `text` as a lowercase substring.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DailyStatRow {
+    day: i64,
+    language: Option<String>,
+    disposition: Option<crate::model::Disposition>,
+    calls: i64,
+    queue_wait_count: i64,
+    queue_wait_ms_sum: i64,
+    queue_wait_ms_max: i64,
+}
+
+impl From<DailyStatRow> for crate::model::DailyStat {
+    fn from(r: DailyStatRow) -> crate::model::DailyStat {
+        let day = Timestamp::from_unix_millis(r.day.saturating_mul(DAY_MS)).to_rfc3339();
+        crate::model::DailyStat {
+            day: day.get(..10).unwrap_or(&day).to_owned(),
+            language: r.language,
+            disposition: r.disposition,
+            calls: u64::try_from(r.calls).unwrap_or(0),
+            queue_wait_count: u64::try_from(r.queue_wait_count).unwrap_or(0),
+            queue_wait_ms_sum: r.queue_wait_ms_sum,
+            queue_wait_ms_max: r.queue_wait_ms_max,
+        }
+    }
+}
+
 /// How many candidate numbers to try before giving up on finding a free reference.
 pub(crate) const REFERENCE_ATTEMPTS: usize = 64;
 
@@ -169,13 +212,13 @@ macro_rules! impl_store {
         use $crate::error::StoreError;
         use $crate::model::{
             clamp_limit, ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent,
-            CallFilter, CallNote, CallUpdate, NewApiToken, NewAuditEntry, NewCall, NewCallEvent,
+            CallFilter, CallNote, CallUpdate, Caller, DailyStat, NewApiToken, NewAuditEntry, NewCall, NewCallEvent,
             NewCallNote, NewRecording, NewSession, NewUser, Recording, RecordingFilter,
             RecordingUpdate, Session, TokenHash, User, UserUpdate,
         };
         use $crate::ops::{BatchError, Envelope, OpSink, Write};
         use $crate::sql::{
-            random_reference, ApiTokenRow, CallRow, RecordingRow, UserRow, AUDIT_COLUMNS,
+            like_pattern, random_reference, ApiTokenRow, DailyStatRow, CallRow, RecordingRow, UserRow, AUDIT_COLUMNS,
             CALL_COLUMNS, NOTE_COLUMNS, RECORDING_COLUMNS, REFERENCE_ATTEMPTS, SESSION_COLUMNS,
             USER_COLUMNS,
         };
@@ -584,6 +627,18 @@ macro_rules! impl_store {
                 if let Some(v) = f.started_before {
                     qb.push(" AND c.started_at < ").push_bind(v);
                 }
+                if let Some(v) = f.started_since {
+                    qb.push(" AND c.started_at >= ").push_bind(v);
+                }
+                match f.ended {
+                    Some(true) => {
+                        qb.push(" AND c.ended_at IS NOT NULL");
+                    }
+                    Some(false) => {
+                        qb.push(" AND c.ended_at IS NULL");
+                    }
+                    None => {}
+                }
                 qb.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
                     .push_bind(clamp_limit(f.limit));
                 let rows: Vec<CallRow> = qb.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
@@ -834,6 +889,31 @@ macro_rules! impl_store {
                 if let Some(v) = &f.recording_id {
                     qb.push(" AND recording_id = ").push_bind(v.as_str());
                 }
+                if let Some(v) = &f.action {
+                    qb.push(" AND action = ").push_bind(v.as_str());
+                }
+                if let Some(v) = f.since {
+                    qb.push(" AND at >= ").push_bind(v);
+                }
+                if let Some(v) = f.until {
+                    qb.push(" AND at < ").push_bind(v);
+                }
+                if let Some(v) = &f.text {
+                    let pattern = like_pattern(v);
+                    let columns =
+                        ["COALESCE(user_name, '')", "action", "COALESCE(recording_id, '')",
+                         "COALESCE(source, '')", "detail"];
+                    qb.push(" AND (");
+                    for (i, column) in columns.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(" OR ");
+                        }
+                        qb.push(format!("LOWER({column}) LIKE "))
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\'");
+                    }
+                    qb.push(")");
+                }
                 qb.push(" ORDER BY at DESC, seq DESC LIMIT ").push_bind(clamp_limit(f.limit));
                 qb.build_query_as().fetch_all(&self.pool).await.map_err(db)
             }
@@ -965,6 +1045,53 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(db)
             }
 
+            async fn count_calls_by_caller(
+                &self,
+                caller: &Caller,
+                before: Timestamp,
+            ) -> Result<u64, StoreError> {
+                let Some(value) = caller.value() else { return Ok(0) };
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM calls \
+                     WHERE caller_kind = $1 AND caller = $2 AND started_at < $3",
+                )
+                .bind(caller.kind_str())
+                .bind(value)
+                .bind(before)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn daily_stats(&self, since: Timestamp) -> Result<Vec<DailyStat>, StoreError> {
+                // The UTC day is an integer division (timestamps are ms since the epoch, no leap
+                // seconds), so both dialects run the same text.
+                let rows: Vec<DailyStatRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT c.started_at / {day} AS day, c.language, c.disposition, \
+                     COUNT(*) AS calls, COUNT(c.queue_wait_ms) AS queue_wait_count, \
+                     CAST(COALESCE(SUM(c.queue_wait_ms), 0) AS BIGINT) AS queue_wait_ms_sum, \
+                     CAST(COALESCE(MAX(c.queue_wait_ms), 0) AS BIGINT) AS queue_wait_ms_max \
+                     FROM calls c WHERE c.started_at >= $1 \
+                     GROUP BY c.started_at / {day}, c.language, c.disposition",
+                    day = $crate::sql::DAY_MS,
+                )))
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+                let mut stats: Vec<DailyStat> = rows.into_iter().map(DailyStat::from).collect();
+                // NULLs sort first in SQLite and last in PostgreSQL: sort here.
+                stats.sort_by(|a, b| {
+                    (&a.day, &a.language, a.disposition.map(|d| d.as_str())).cmp(&(
+                        &b.day,
+                        &b.language,
+                        b.disposition.map(|d| d.as_str()),
+                    ))
+                });
+                Ok(stats)
+            }
+
             async fn list_call_notes(&self, call_id: &str) -> Result<Vec<CallNote>, StoreError> {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT {NOTE_COLUMNS} FROM call_notes WHERE call_id = $1 ORDER BY at, seq"
@@ -988,3 +1115,15 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards_and_lowercases() {
+        assert_eq!(like_pattern("Login"), "%login%");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(like_pattern(""), "%%");
+    }
+}

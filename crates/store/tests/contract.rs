@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use hotline_store::{
-    AuditFilter, Backend, CallFilter, CallStore, CallUpdate, Caller, Disposition, Envelope,
-    NewApiToken, NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording, NewSession,
-    NewUser, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role, StoreError,
-    Timestamp, TokenHash, UserUpdate, Write, new_id,
+    AuditFilter, Backend, CallFilter, CallStore, CallUpdate, Caller, DailyStat, Disposition,
+    Envelope, NewApiToken, NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording,
+    NewSession, NewUser, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role,
+    StoreError, Timestamp, TokenHash, UserUpdate, Write, new_id,
 };
 
 const T0: i64 = 1_793_536_496_000; // 2026-11-01T12:34:56Z
@@ -927,6 +927,342 @@ mod cases {
         ));
     }
 
+    pub(crate) async fn list_calls_since_and_ended(s: Arc<dyn CallStore>, _: Backend) {
+        for i in 0..4 {
+            s.insert_call(&new_call(
+                &format!("d{i}"),
+                &format!("sip-d{i}"),
+                at(i * 1000),
+            ))
+            .await
+            .unwrap();
+        }
+        for id in ["d0", "d2"] {
+            s.update_call(
+                id,
+                &CallUpdate {
+                    ended_at: Some(at(5000)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let ids =
+            |calls: Vec<hotline_store::Call>| calls.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let since = s
+            .list_calls(&CallFilter {
+                started_since: Some(at(1000)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(since), ["d3", "d2", "d1"]);
+        let ended = s
+            .list_calls(&CallFilter {
+                ended: Some(true),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(ended), ["d2", "d0"]);
+        let live = s
+            .list_calls(&CallFilter {
+                ended: Some(false),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(live), ["d3", "d1"]);
+        let window = s
+            .list_calls(&CallFilter {
+                started_since: Some(at(1000)),
+                started_before: Some(at(3000)),
+                ended: Some(false),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(window), ["d1"]);
+    }
+
+    pub(crate) async fn count_calls_by_caller_counts_earlier_calls_of_the_same_caller(
+        s: Arc<dyn CallStore>,
+        _: Backend,
+    ) {
+        let p1 = Caller::Pseudonym("11".repeat(32));
+        let p2 = Caller::Pseudonym("22".repeat(32));
+        let calls = [
+            ("e0", p1.clone(), 0),
+            ("e1", p1.clone(), 1000),
+            ("e2", p2.clone(), 1500),
+            ("e3", p1.clone(), 2000),
+            ("e4", Caller::Absent, 2500),
+            ("e5", Caller::Absent, 2600),
+            // Same text, other kind: not the same caller.
+            ("e6", Caller::Number("11".repeat(32)), 2700),
+        ];
+        for (id, caller, t) in calls {
+            s.insert_call(&NewCall {
+                caller,
+                ..new_call(id, &format!("sip-{id}"), at(t))
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.count_calls_by_caller(&p1, at(2000)).await.unwrap(), 2);
+        assert_eq!(s.count_calls_by_caller(&p1, at(2001)).await.unwrap(), 3);
+        assert_eq!(s.count_calls_by_caller(&p1, at(0)).await.unwrap(), 0);
+        assert_eq!(s.count_calls_by_caller(&p2, at(9000)).await.unwrap(), 1);
+        assert_eq!(
+            s.count_calls_by_caller(&Caller::Number("11".repeat(32)), at(9000))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.count_calls_by_caller(&Caller::Absent, at(9000))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.count_calls_by_caller(&Caller::Pseudonym("33".repeat(32)), at(9000))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    pub(crate) async fn daily_stats_by_utc_day_language_and_disposition(
+        s: Arc<dyn CallStore>,
+        _: Backend,
+    ) {
+        // T0 is 2026-11-01T12:34:56Z.
+        let hour = 3600 * 1000;
+        type Row<'a> = (
+            &'a str,
+            i64,
+            Option<&'a str>,
+            Option<Disposition>,
+            Option<i64>,
+        );
+        let calls: [Row; 9] = [
+            // 2026-10-31T22:34:56Z, before `since`: not counted.
+            (
+                "s0",
+                -14 * hour,
+                Some("es"),
+                Some(Disposition::Operator),
+                Some(5),
+            ),
+            // 2026-10-31T23:34:56Z, exactly `since`: counted, on the 31st.
+            (
+                "s1",
+                -13 * hour,
+                Some("es"),
+                Some(Disposition::Operator),
+                Some(1000),
+            ),
+            // 2026-11-01.
+            ("s2", 0, Some("es"), Some(Disposition::Operator), Some(2000)),
+            (
+                "s3",
+                hour,
+                Some("es"),
+                Some(Disposition::Operator),
+                Some(6000),
+            ),
+            (
+                "s4",
+                2 * hour,
+                Some("es"),
+                Some(Disposition::Operator),
+                None,
+            ),
+            ("s5", 3 * hour, Some("qu"), Some(Disposition::Message), None),
+            ("s6", 4 * hour, None, Some(Disposition::Abandoned), None),
+            ("s7", 5 * hour, Some("es"), None, None),
+            // 2026-11-02T00:34:56Z.
+            (
+                "s8",
+                12 * hour,
+                Some("qu"),
+                Some(Disposition::Operator),
+                Some(30_000),
+            ),
+        ];
+        for (id, t, language, disposition, queue_wait_ms) in calls {
+            s.insert_call(&new_call(id, &format!("sip-{id}"), at(t)))
+                .await
+                .unwrap();
+            s.update_call(
+                id,
+                &CallUpdate {
+                    language: language.map(str::to_owned),
+                    disposition,
+                    queue_wait_ms,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let stat = |day: &str,
+                    language: Option<&str>,
+                    disposition: Option<Disposition>,
+                    calls: u64,
+                    waits: (u64, i64, i64)| DailyStat {
+            day: day.to_owned(),
+            language: language.map(str::to_owned),
+            disposition,
+            calls,
+            queue_wait_count: waits.0,
+            queue_wait_ms_sum: waits.1,
+            queue_wait_ms_max: waits.2,
+        };
+        let got = s.daily_stats(at(-13 * hour)).await.unwrap();
+        assert_eq!(
+            got,
+            [
+                stat(
+                    "2026-10-31",
+                    Some("es"),
+                    Some(Disposition::Operator),
+                    1,
+                    (1, 1000, 1000)
+                ),
+                stat(
+                    "2026-11-01",
+                    None,
+                    Some(Disposition::Abandoned),
+                    1,
+                    (0, 0, 0)
+                ),
+                stat("2026-11-01", Some("es"), None, 1, (0, 0, 0)),
+                stat(
+                    "2026-11-01",
+                    Some("es"),
+                    Some(Disposition::Operator),
+                    3,
+                    (2, 8000, 6000)
+                ),
+                stat(
+                    "2026-11-01",
+                    Some("qu"),
+                    Some(Disposition::Message),
+                    1,
+                    (0, 0, 0)
+                ),
+                stat(
+                    "2026-11-02",
+                    Some("qu"),
+                    Some(Disposition::Operator),
+                    1,
+                    (1, 30_000, 30_000)
+                ),
+            ]
+        );
+        assert!(s.daily_stats(at(13 * hour)).await.unwrap().is_empty());
+    }
+
+    pub(crate) async fn audit_search_by_action_text_and_time(s: Arc<dyn CallStore>, _: Backend) {
+        let entry = |i: i64, user: Option<&str>, action: &str, rec: Option<&str>, detail: &str| {
+            NewAuditEntry {
+                id: new_id(),
+                at: at(i * 1000),
+                user: user.map(str::to_owned),
+                action: action.to_owned(),
+                recording_id: rec.map(str::to_owned),
+                source: Some(format!("203.0.113.{i}:51515")),
+                detail: detail.to_owned(),
+            }
+        };
+        for e in [
+            entry(0, Some("Ana"), "login", None, "signed in"),
+            entry(
+                1,
+                Some("beto"),
+                "recording.audio",
+                Some("REC-01"),
+                "listened",
+            ),
+            entry(
+                2,
+                Some("ana"),
+                "recording.update",
+                Some("rec-02"),
+                "status: referred, 50% done",
+            ),
+            entry(3, None, "login", None, "failed for user MARIA"),
+            entry(4, Some("admin"), "user.add", None, "added ana_b"),
+        ] {
+            s.append_audit(&e).await.unwrap();
+        }
+        let details = |f: AuditFilter| {
+            let s = s.clone();
+            async move {
+                s.list_audit(&f)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.detail)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(details(AuditFilter::default()).await.len(), 5);
+        assert_eq!(
+            details(AuditFilter {
+                action: Some("login".into()),
+                ..Default::default()
+            })
+            .await,
+            ["failed for user MARIA", "signed in"]
+        );
+        // Text: case-insensitive substring over user, action, recording id, source, detail.
+        let text = |t: &str| AuditFilter {
+            text: Some(t.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            details(text("ANA")).await,
+            ["added ana_b", "status: referred, 50% done", "signed in"]
+        );
+        assert_eq!(
+            details(text("rec-0")).await,
+            ["status: referred, 50% done", "listened"]
+        );
+        assert_eq!(details(text("Recording.")).await.len(), 2);
+        assert_eq!(details(text("113.3:")).await, ["failed for user MARIA"]);
+        assert_eq!(details(text("maria")).await, ["failed for user MARIA"]);
+        // Wildcards match themselves.
+        assert_eq!(details(text("50%")).await, ["status: referred, 50% done"]);
+        assert_eq!(details(text("a_b")).await, ["added ana_b"]);
+        assert!(details(text("%%%")).await.is_empty());
+        assert!(details(text("nothing like this")).await.is_empty());
+        // Time window: since inclusive, until exclusive.
+        assert_eq!(
+            details(AuditFilter {
+                since: Some(at(1000)),
+                until: Some(at(3000)),
+                ..Default::default()
+            })
+            .await,
+            ["status: referred, 50% done", "listened"]
+        );
+        // Combined with the older filters.
+        assert_eq!(
+            details(AuditFilter {
+                user: Some("ana".into()),
+                text: Some("referred".into()),
+                since: Some(at(0)),
+                ..Default::default()
+            })
+            .await,
+            ["status: referred, 50% done"]
+        );
+    }
+
     pub(crate) async fn apply_batch_is_atomic_and_exactly_once(s: Arc<dyn CallStore>, _: Backend) {
         let ops = vec![
             env(Write::InsertCall(NewCall {
@@ -1118,6 +1454,10 @@ contract!(
     sessions_round_trip_touch_and_delete,
     purge_sessions_removes_idle_and_expired,
     call_notes_oldest_first_idempotent_and_need_a_call,
+    list_calls_since_and_ended,
+    count_calls_by_caller_counts_earlier_calls_of_the_same_caller,
+    daily_stats_by_utc_day_language_and_disposition,
+    audit_search_by_action_text_and_time,
     apply_batch_is_atomic_and_exactly_once,
     reference_reservations,
     limits_are_clamped,
