@@ -23,6 +23,8 @@
 //!    never answers: offered twice, then paused, and `GET /api/queue` says why.
 //! 8. `caller_hangs_up_mid_conversation`: the operator gets our BYE, the conversation is
 //!    kept, the operator is free again.
+//! 9. `operator_holds_and_resumes`: re-INVITEs from the operator's phone (sendonly, then
+//!    sendrecv) are answered and the conversation goes on.
 //! 6. `five_wrong_passwords_lock_the_softphone_out`: pjsua2 with a wrong password five
 //!    times, then the right one is refused too.
 //!
@@ -1015,4 +1017,62 @@ fn caller_hangs_up_mid_conversation() {
     let a = queue_operator(&server, &sup, "ana");
     assert!(a.get("current_call").is_null(), "{a:?}");
     assert_eq!(a.get("state").as_str(), Some("available"), "{a:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 9.
+
+#[test]
+fn operator_holds_and_resumes() {
+    let (server, sup) = start(&["ana"]);
+    let work = tempfile::tempdir().unwrap();
+    let heard = work.path().join("ana-heard.wav");
+    let mut ana = ready_operator(
+        &server,
+        &sup,
+        "ana",
+        &[
+            "--answer-after-ms",
+            "300",
+            "--record",
+            heard.to_str().unwrap(),
+        ],
+    );
+    let scenario = PcapScenario::new("uac_operator_pcap", &caller_timeline(40_000));
+    let caller = scenario.spawn(&server, 0);
+    ana.wait("confirmed", Duration::from_secs(30), &server);
+    // After the notice (about 3 s) the two are bridged; then hold for 2 s and resume.
+    let since = server.log_len();
+    thread::sleep(Duration::from_secs(5));
+    ana.command("hold");
+    ana.wait("hold_sent", EVENT, &server);
+    assert!(
+        server.wait_for_log(since, &["operator re-INVITE", "SendOnly"], EVENT),
+        "hold not seen\n{}\n{}",
+        ana.report(),
+        server.report()
+    );
+    thread::sleep(Duration::from_secs(2));
+    let resumed = server.log_len();
+    ana.command("unhold");
+    ana.wait("unhold_sent", EVENT, &server);
+    assert!(
+        server.wait_for_log(resumed, &["operator re-INVITE", "SendRecv"], EVENT),
+        "resume not seen\n{}\n{}",
+        ana.report(),
+        server.report()
+    );
+    thread::sleep(Duration::from_secs(3));
+    ana.command("hangup");
+    ana.wait("recorded", EVENT, &server);
+    caller.wait().assert_passed(&server);
+    // After the resume the operator hears the caller again.
+    expect_tone_in(&heard, None, 1000, 400, Some(2.0), &ana.report());
+    let call = ended_call(&server, &sup);
+    assert_eq!(
+        call.get("disposition").as_str(),
+        Some("operator"),
+        "{call:?}"
+    );
+    drop(scenario.dir);
 }

@@ -228,7 +228,18 @@ class OpCall(pj.Call):
             if mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             if self.media_done:
-                return  # re-INVITE/UPDATE with the same stream: already wired
+                # re-INVITE/UPDATE (hold, resume): the stream may have a new conference
+                # port; wire the player and the recorder to it again (idempotent).
+                try:
+                    am = self.getAudioMedia(mi.index)
+                    if getattr(self, "player", None) is not None:
+                        self.player.startTransmit(am)
+                    if getattr(self, "recorder", None) is not None:
+                        am.startTransmit(self.recorder)
+                    self.am = am
+                except pj.Error as e:
+                    emit("media_error", call=self.n, message=e.info())
+                return
             try:
                 am = self.getAudioMedia(mi.index)
             except pj.Error as e:
@@ -663,6 +674,17 @@ class Peer:
             for c in self.live_calls():
                 if c.media_done:
                     self.send_dtmf(c, words[1])
+        elif cmd == "hold":
+            # re-INVITE with a=sendonly (pjsua's hold).
+            for c in self.live_calls():
+                if c.answered_at is not None:
+                    act(lambda c=c: c.setHold(pj.CallOpParam(True)), "hold_sent", "hold_error", call=c.n)
+        elif cmd == "unhold":
+            for c in self.live_calls():
+                if c.answered_at is not None:
+                    op = pj.CallOpParam(True)
+                    op.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    act(lambda c=c, op=op: c.reinvite(op), "unhold_sent", "hold_error", call=c.n)
         elif cmd == "quit":
             self.stop(0)
         else:
