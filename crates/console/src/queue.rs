@@ -71,6 +71,7 @@ pub struct WaitingCall {
 pub struct OperatorView {
     /// The user name.
     pub name: String,
+    /// The availability set (by the operator, a supervisor, or the queue).
     pub status: OperatorStatus,
     /// Whether a softphone is registered for them.
     pub registered: bool,

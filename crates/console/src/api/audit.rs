@@ -47,6 +47,8 @@ impl ListQuery {
             limit: limit(self.limit)?,
             user: self.user,
             recording_id: self.recording_id,
+            // Filters the API does not offer (yet) are left open.
+            ..AuditFilter::default()
         })
     }
 }

@@ -54,6 +54,8 @@ impl ListQuery {
             sip_call_id: self.sip_call_id,
             reference: self.reference,
             started_before: None,
+            // Filters the API does not offer (yet) are left open.
+            ..CallFilter::default()
         })
     }
 }

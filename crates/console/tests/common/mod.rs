@@ -623,3 +623,205 @@ impl Drop for PgSchema {
         .join();
     }
 }
+
+/// A clock the test sets (ms since the epoch); starts at [`T0`].
+#[derive(Debug)]
+pub struct TestClock(std::sync::atomic::AtomicI64);
+
+impl TestClock {
+    pub fn new() -> Arc<TestClock> {
+        Arc::new(TestClock(std::sync::atomic::AtomicI64::new(T0)))
+    }
+
+    /// Moves the clock on by `ms`.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl hotline_console::Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// The password [`Harness::set_passwords`] gives every user: `<name>-password`.
+pub fn password(user: &str) -> String {
+    format!("{user}-password")
+}
+
+impl Harness {
+    /// Gives every seeded user the password [`password`]`(name)`, hashed with cheap argon2
+    /// parameters (the tests run unoptimised).
+    pub async fn set_passwords(&self) {
+        use argon2::PasswordHasher as _;
+        let argon = argon2::Argon2::from(argon2::Params::new(8, 1, 1, None).unwrap());
+        for &(name, _, _) in USERS {
+            let hash = argon
+                .hash_password(password(name).as_bytes())
+                .unwrap()
+                .to_string();
+            self.store
+                .update_user(
+                    name,
+                    &UserUpdate {
+                        password_hash: Some(hash),
+                        ..UserUpdate::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The router with session settings and a clock of the test's.
+    pub fn console(
+        &self,
+        settings: hotline_console::ConsoleSettings,
+        clock: Arc<TestClock>,
+    ) -> Router {
+        hotline_console::router(
+            self.state()
+                .with_console_settings(settings)
+                .with_clock(clock),
+        )
+    }
+}
+
+/// A browser for the console pages: keeps cookies (as `Set-Cookie` says) and sends them; reads
+/// the CSRF token from the pages' `<meta name="csrf-token">`.
+pub struct Browser {
+    pub app: Router,
+    pub cookies: std::collections::BTreeMap<String, String>,
+    /// `ip:port` the requests come from (`MockConnectInfo`); `None`: unknown.
+    pub from: Option<std::net::SocketAddr>,
+}
+
+impl Browser {
+    pub fn new(app: Router) -> Browser {
+        Browser {
+            app,
+            cookies: Default::default(),
+            from: None,
+        }
+    }
+
+    /// A request with this browser's cookies.
+    pub fn request(&self, method: Method, uri: &str) -> request::Builder {
+        let mut b = Request::builder().method(method).uri(uri);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            b = b.header(header::COOKIE, jar.join("; "));
+        }
+        b
+    }
+
+    /// Sends `req`, keeps the cookies the answer sets.
+    pub async fn send(&mut self, req: Request<Body>) -> Answer {
+        let app = match self.from {
+            Some(addr) => self
+                .app
+                .clone()
+                .layer(axum::extract::connect_info::MockConnectInfo(addr)),
+            None => self.app.clone(),
+        };
+        let a = Harness::send_to(app, req).await;
+        for v in a.headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        a
+    }
+
+    pub async fn get(&mut self, uri: &str) -> Answer {
+        let req = self.request(Method::GET, uri).body(Body::empty()).unwrap();
+        self.send(req).await
+    }
+
+    /// A form POST (`application/x-www-form-urlencoded`).
+    pub async fn post_form(&mut self, uri: &str, fields: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        let req = self
+            .request(Method::POST, uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body.join("&")))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Opens the sign-in page and submits it (with `next` if given).
+    pub async fn sign_in(&mut self, user: &str, password: &str, next: Option<&str>) -> Answer {
+        let page = self.get("/signin").await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let token = hidden_field(&page.text(), "csrf").expect("the form's token");
+        let mut fields = vec![("user", user), ("password", password), ("csrf", &token)];
+        if let Some(next) = next {
+            fields.push(("next", next));
+        }
+        self.post_form("/signin", &fields).await
+    }
+
+    /// Signs in as `user` with its [`password`]; asserts it worked.
+    pub async fn sign_in_as(&mut self, user: &str) {
+        let a = self.sign_in(user, &password(user), None).await;
+        assert_eq!(a.status, 303, "{}", a.text());
+        assert!(self.cookies.contains_key("hotline_session"));
+    }
+
+    /// The session's CSRF token, read from a page.
+    pub async fn csrf(&mut self) -> String {
+        let a = self.get("/me").await;
+        assert_eq!(a.status, 200, "{}", a.text());
+        meta(&a.text(), "csrf-token").expect("csrf meta")
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of `<input type="hidden" name="NAME" value="…">` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let pattern = format!("name=\"{name}\" value=\"");
+    let rest = &html[html.find(&pattern)? + pattern.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The content of `<meta name="NAME" content="…">` in a page.
+pub fn meta(html: &str, name: &str) -> Option<String> {
+    let pattern = format!("<meta name=\"{name}\" content=\"");
+    let rest = &html[html.find(&pattern)? + pattern.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Answer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+}

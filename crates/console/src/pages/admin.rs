@@ -1,0 +1,10 @@
+//! `/admin/users` (accounts, roles, passwords) and API tokens.
+//!
+//! To be filled: see the module documentation of `pages` for the pattern (and `me.rs`).
+
+use crate::Route;
+
+/// This area's pages.
+pub(super) fn routes() -> Vec<Route> {
+    Vec::new()
+}

@@ -1,0 +1,10 @@
+//! `/operator`: the operator's console (own status, the call in hand, the queue), live by SSE.
+//!
+//! To be filled: see the module documentation of `pages` for the pattern (and `me.rs`).
+
+use crate::Route;
+
+/// This area's pages.
+pub(super) fn routes() -> Vec<Route> {
+    Vec::new()
+}
