@@ -139,6 +139,11 @@ pub struct HttpConfig {
     /// `http.listen`: address of the console and API. Port 0 picks a free port. Default `127.0.0.1:8080`.
     #[serde(default = "defaults::http_listen", deserialize_with = "de_socket_addr")]
     pub listen: SocketAddr,
+    /// `http.secure_cookies`: mark the console's cookies `Secure` (sent over HTTPS only; browsers
+    /// also accept them from `http://localhost`). Turn off only to serve the console over plain
+    /// HTTP on a trusted network. Default `true`.
+    #[serde(default = "defaults::http_secure_cookies")]
+    pub secure_cookies: bool,
 }
 
 /// `[storage]`: where recordings and the database live.
@@ -333,6 +338,9 @@ mod defaults {
     }
     pub(super) fn http_listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))
+    }
+    pub(super) fn http_secure_cookies() -> bool {
+        true
     }
     pub(super) fn storage_data_dir() -> PathBuf {
         PathBuf::from("data")
@@ -604,6 +612,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: defaults::http_listen(),
+            secure_cookies: defaults::http_secure_cookies(),
         }
     }
 }
@@ -1352,6 +1361,7 @@ mod tests {
         );
         assert_eq!(c.rtp.public_address, None);
         assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(c.http.secure_cookies);
         assert_eq!(c.storage.data_dir, Path::new("data"));
         assert_eq!(c.storage.database_url, None);
         assert_eq!(c.ivr.prompts_dir, Path::new("prompts"));

@@ -161,7 +161,11 @@ pub async fn run(
     .with_queue(Arc::new(crate::operators::QueueAdapter {
         queue: queue.clone(),
         store: store.clone(),
-    }));
+    }))
+    .with_console_settings(hotline_console::ConsoleSettings {
+        secure_cookies: config.http.secure_cookies,
+        ..hotline_console::ConsoleSettings::default()
+    });
     let app = hotline_console::router(state);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut http_stop = stop_rx.clone();
