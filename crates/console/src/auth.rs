@@ -4,11 +4,12 @@
 //! - `Authorization: Bearer TOKEN` (scripts): the SHA-256 of the token is looked up in the
 //!   store's API tokens, then its user; an unknown token, a missing user and a disabled user
 //!   all answer 401 with the same message (the log says which).
-//! - A console session (issue 6): a session layer in front of the router resolves the cookie
-//!   and inserts an [`Identity`] with [`AuthMethod::Session`] into the request's extensions
-//!   (see [`Identity::from_session`]). The extractor takes an identity found there before it
-//!   looks at the `Authorization` header. Only server-side code can insert extensions, so a
-//!   client cannot forge one.
+//! - The console's session cookie: the session layer ([`crate::session`]) in front of the
+//!   router resolves it and inserts an [`Identity`] with [`AuthMethod::Session`] into the
+//!   request's extensions (see [`Identity::from_session`]), after checking the CSRF token of a
+//!   state-changing request. The extractor takes an identity found there before it looks at
+//!   the `Authorization` header. Only server-side code can insert extensions, so a client
+//!   cannot forge one; a request with an `Authorization` header is never resolved by cookie.
 //!
 //! Handlers take an `Identity` argument and call [`Identity::require`] with the roles that
 //! may proceed.
