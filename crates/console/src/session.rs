@@ -284,10 +284,19 @@ async fn authenticate(state: &AppState, req: Request, next: Next) -> (Response, 
     let signed_in = match resolve(state, &token).await {
         Ok(Resolved::Ended) => {
             let mut res = run(next, req, None).await;
-            res.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(state.console(), SESSION_COOKIE, "", "/", Some(0)),
-            );
+            // Clear the dead cookie, unless the answer sets a new one (a sign-in).
+            let prefix = format!("{SESSION_COOKIE}=");
+            let sets_one = res
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
+            if !sets_one {
+                res.headers_mut().append(
+                    header::SET_COOKIE,
+                    set_cookie(state.console(), SESSION_COOKIE, "", "/", Some(0)),
+                );
+            }
             return (res, None);
         }
         Ok(Resolved::Live(s)) => s,

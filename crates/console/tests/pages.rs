@@ -198,6 +198,33 @@ async fn idle_sessions_end_after_15_minutes(h: Harness) {
     assert_eq!(a.status, 303);
     assert!(a.location().unwrap().starts_with("/signin"));
     assert!(!b.cookies.contains_key("hotline_session"), "cookie cleared");
+
+    // Signing in again with the dead cookie still in the browser gives a live session.
+    b.sign_in_as("ana").await;
+    let dead = b.cookies["hotline_session"].clone();
+    clock.advance(20 * MIN);
+    let form = b.get("/signin").await;
+    let token = common::hidden_field(&form.text(), "csrf").unwrap();
+    b.cookies.insert("hotline_session".into(), dead);
+    let a = b
+        .post_form(
+            "/signin",
+            &[
+                ("user", "ana"),
+                ("password", &password("ana")),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303);
+    let set: Vec<_> = a
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| v.to_str().unwrap().starts_with("hotline_session="))
+        .collect();
+    assert_eq!(set.len(), 1, "only the new session's cookie: {set:?}");
+    assert_eq!(b.get("/me").await.status, 200);
 }
 
 async fn sessions_end_after_12_hours_however_active(h: Harness) {
