@@ -8,3 +8,6 @@ use crate::Route;
 pub(super) fn routes() -> Vec<Route> {
     Vec::new()
 }
+
+/// This area's texts: `(key, Spanish, English)` (see `i18n`).
+pub(super) const I18N: &[(&str, &str, &str)] = &[];

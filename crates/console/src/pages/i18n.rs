@@ -1,7 +1,8 @@
 //! The console's words in Spanish (the default) and English: [`t`]`(lang, key)`.
 //!
-//! One table, [`TABLE`]: `(key, es, en)`. Keys are `area.what` (`signin.user`, `nav.board`).
-//! A page module adds its keys here, in its own block, Spanish first. A missing key shows as
+//! Tables of `(key, es, en)`: the layout's [`TABLE`] here, and each page module's own
+//! `pub(super) const I18N` (listed in [`TABLES`]). Keys are `area.what` (`signin.user`,
+//! `nav.board`). A page module adds its keys to its own `I18N`, Spanish first. A missing key shows as
 //! the key itself (and a test fails: every `t("…")` in `templates/` and `src/pages/` must be in
 //! the table).
 //!
@@ -68,7 +69,7 @@ impl fmt::Display for Lang {
 
 /// `key` in `lang`; the key itself if the table does not have it.
 pub(crate) fn t(lang: Lang, key: &str) -> &str {
-    match TABLE.iter().find(|(k, _, _)| *k == key) {
+    match all().find(|(k, _, _)| *k == key) {
         Some((_, es, en)) => match lang {
             Lang::Es => es,
             Lang::En => en,
@@ -80,7 +81,22 @@ pub(crate) fn t(lang: Lang, key: &str) -> &str {
     }
 }
 
-/// Every text: `(key, Spanish, English)`.
+/// Every table: the layout's ([`TABLE`]) and each page module's own `I18N` (an area adds its
+/// keys in its module, so that page modules never edit one shared file).
+pub(crate) const TABLES: &[&[(&str, &str, &str)]] = &[
+    TABLE,
+    super::operator::I18N,
+    super::board::I18N,
+    super::recordings::I18N,
+    super::admin::I18N,
+];
+
+/// Every `(key, Spanish, English)` of every table.
+pub(crate) fn all() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// The layout's texts: `(key, Spanish, English)`.
 pub(crate) const TABLE: &[(&str, &str, &str)] = &[
     // The layout.
     (
@@ -196,7 +212,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_filled() {
         let mut seen = HashSet::new();
-        for (k, es, en) in TABLE {
+        for (k, es, en) in all() {
             assert!(seen.insert(*k), "key {k} twice");
             assert!(!es.is_empty() && !en.is_empty(), "{k}");
         }
@@ -206,7 +222,7 @@ mod tests {
     #[test]
     fn every_key_used_is_in_the_table() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let keys: HashSet<&str> = TABLE.iter().map(|(k, _, _)| *k).collect();
+        let keys: HashSet<&str> = all().map(|(k, _, _)| *k).collect();
         let mut files = Vec::new();
         for dir in ["templates", "src/pages"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {

@@ -35,7 +35,7 @@
 //!    token; without it the session layer answers 403 before the handler). Scripts send the
 //!    token as `X-CSRF-Token` (`hotline.fetch(...)` in `console.js` does it). After a POST,
 //!    answer with [`see_other`] (post/redirect/get).
-//! 5. **i18n**: add the page's keys to [`i18n::TABLE`], Spanish and English (a test checks
+//! 5. **i18n**: add the page's keys to its module's own `I18N` table (see `i18n`), Spanish and English (a test checks
 //!    that every `t("…")` used is there).
 //! 6. **Audit**: before showing a recording, its audio player or its metadata, call
 //!    [`audit_view`]; if it fails the page is not shown (503).
