@@ -31,3 +31,56 @@
   window.hotline.localTimes = localTimes;
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
 })();
+
+// Live pages (/operator, /board): an element with data-live-src="/…/events" names the page's
+// event stream and shows its state (its data-on, data-lost, data-ended texts); the stream's
+// `update` events carry {"waiting": n, "parts": {"<name>": "<html>"}} and each part replaces
+// the content of the element with data-live="<name>". A note being typed survives the swap
+// when the call is the same. An `end` event (the session ended) closes the stream.
+(function () {
+  function start() {
+    var badge = document.querySelector("[data-live-src]");
+    if (!badge || !window.EventSource) return;
+    var es = new EventSource(badge.getAttribute("data-live-src"));
+    function show(state) {
+      badge.setAttribute("data-live-now", state);
+      badge.textContent = badge.getAttribute("data-" + state) || state;
+    }
+    function swap(el, html) {
+      var old = el.querySelector("[data-call]");
+      var draft = el.querySelector("textarea");
+      var keep = draft && draft.value ? { call: old && old.getAttribute("data-call"), value: draft.value,
+        focused: document.activeElement === draft } : null;
+      el.innerHTML = html;
+      if (keep) {
+        var now = el.querySelector("[data-call]");
+        var area = el.querySelector("textarea");
+        if (area && now && now.getAttribute("data-call") === keep.call) {
+          area.value = keep.value;
+          if (keep.focused) area.focus();
+        }
+      }
+      window.hotline.localTimes(el);
+    }
+    es.addEventListener("update", function (e) {
+      var msg;
+      try { msg = JSON.parse(e.data); } catch (x) { return; }
+      show("on");
+      document.body.setAttribute("data-waiting", String(msg.waiting));
+      var parts = msg.parts || {};
+      Object.keys(parts).forEach(function (name) {
+        var el = document.querySelector('[data-live="' + name + '"]');
+        if (el) swap(el, parts[name]);
+      });
+    });
+    es.addEventListener("end", function () {
+      es.close();
+      show("ended");
+    });
+    es.addEventListener("error", function () {
+      show(es.readyState === EventSource.CLOSED ? "ended" : "lost");
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -38,7 +38,8 @@ pub(crate) const AREAS: &[Area] = &[
         prefix: "/operator",
         href: "/operator",
         label: "nav.operator",
-        roles: &[Role::Operator],
+        // Anyone's own desk (the queue, their call); only operators have a status there.
+        roles: Identity::ANYONE,
     },
     Area {
         prefix: "/board",
@@ -347,11 +348,18 @@ mod tests {
         assert_eq!(hrefs(Role::Operator), ["/operator", "/me"]);
         assert_eq!(
             hrefs(Role::Supervisor),
-            ["/board", "/recordings", "/audit", "/me"]
+            ["/operator", "/board", "/recordings", "/audit", "/me"]
         );
         assert_eq!(
             hrefs(Role::Admin),
-            ["/board", "/recordings", "/audit", "/admin/users", "/me"]
+            [
+                "/operator",
+                "/board",
+                "/recordings",
+                "/audit",
+                "/admin/users",
+                "/me"
+            ]
         );
         let nav = layout(Role::Operator).nav();
         assert!(nav.iter().find(|l| l.href == "/me").unwrap().current);

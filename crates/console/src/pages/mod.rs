@@ -57,12 +57,14 @@ use crate::{AppState, Route};
 
 mod admin;
 mod board;
+mod charts;
 pub(crate) mod i18n;
 pub(crate) mod layout;
 mod me;
 mod operator;
 mod recordings;
 mod signin;
+mod sse;
 
 pub(crate) use i18n::Lang;
 pub(crate) use layout::{
