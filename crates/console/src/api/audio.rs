@@ -133,7 +133,8 @@ fn describe(method: &Method, range: Option<&str>) -> String {
 }
 
 /// The file of a stored path: relative paths are under the data dir and may not climb out of it.
-fn resolve(data_dir: &Path, stored: &str) -> Result<PathBuf, ApiError> {
+/// (Also the case export's, in `pages::recordings`.)
+pub(crate) fn resolve(data_dir: &Path, stored: &str) -> Result<PathBuf, ApiError> {
     let path = Path::new(stored);
     if path.is_absolute() {
         return Ok(path.to_owned());

@@ -3,12 +3,12 @@
 
 use crate::Route;
 
-mod audio;
+pub(crate) mod audio;
 mod audit;
 mod calls;
 mod operators;
 mod queue;
-mod recordings;
+pub(crate) mod recordings;
 
 /// The routes of every resource.
 pub(crate) fn routes() -> Vec<Route> {

@@ -26,11 +26,11 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// Most tags on a recording.
-const MAX_TAGS: usize = 20;
+pub(crate) const MAX_TAGS: usize = 20;
 /// Longest tag, in characters.
-const MAX_TAG_CHARS: usize = 40;
+pub(crate) const MAX_TAG_CHARS: usize = 40;
 /// Longest notes, in characters.
-const MAX_NOTES_CHARS: usize = 10_000;
+pub(crate) const MAX_NOTES_CHARS: usize = 10_000;
 
 pub(super) const NO_SUCH_RECORDING: ApiError = ApiError::NotFound("no such recording");
 
@@ -65,13 +65,14 @@ impl ListQuery {
     }
 }
 
-/// The body of a PATCH: any of the three, at least one.
-#[derive(Debug, Deserialize)]
+/// The body of a PATCH (and what the recording page's review form changes): any of the three,
+/// at least one.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Patch {
-    status: Option<RecordingStatus>,
-    tags: Option<Vec<String>>,
-    notes: Option<String>,
+pub(crate) struct Patch {
+    pub(crate) status: Option<RecordingStatus>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) notes: Option<String>,
 }
 
 impl Patch {
@@ -191,15 +192,28 @@ async fn update(
     if !plausible_id(&id) {
         return Err(NO_SUCH_RECORDING);
     }
+    let after = review(&state, &who.user, source, &id, patch).await?;
+    Ok(Json(RecordingJson::from(&after)).into_response())
+}
+
+/// Applies a review change by `user` (from `source`) and its audit line in one transaction;
+/// returns the recording as stored after it. Shared by `PATCH` and the recording page's form.
+pub(crate) async fn review(
+    state: &AppState,
+    user: &str,
+    source: String,
+    id: &str,
+    patch: Patch,
+) -> Result<Recording, ApiError> {
     let update = patch.into_update()?;
     let store = state.store();
-    let before = store.get_recording(&id).await?.ok_or(NO_SUCH_RECORDING)?;
+    let before = store.get_recording(id).await?.ok_or(NO_SUCH_RECORDING)?;
     let audit = NewAuditEntry {
         id: new_id(),
         at: Timestamp::now(),
-        user: Some(who.user.clone()),
+        user: Some(user.to_owned()),
         action: "recording.update".to_owned(),
-        recording_id: Some(id.clone()),
+        recording_id: Some(id.to_owned()),
         source: Some(source),
         detail: describe(&before, &update),
     };
@@ -207,7 +221,7 @@ async fn update(
         Envelope {
             op_id: new_id(),
             op: Write::UpdateRecording {
-                id: id.clone(),
+                id: id.to_owned(),
                 update,
             },
         },
@@ -223,9 +237,8 @@ async fn update(
             StoreError::NotFound(_) => NO_SUCH_RECORDING,
             other => ApiError::Store(other),
         })?;
-    tracing::info!(user = %who.user, recording = %id, "recording review updated");
-    let after = store.get_recording(&id).await?.ok_or(NO_SUCH_RECORDING)?;
-    Ok(Json(RecordingJson::from(&after)).into_response())
+    tracing::info!(user = %user, recording = %id, "recording review updated");
+    store.get_recording(id).await?.ok_or(NO_SUCH_RECORDING)
 }
 
 /// The audit line's detail: what changed, without the notes' text (the audit log is kept longer
