@@ -8,6 +8,7 @@
 //! - [`AppState`]: what the handlers share: the [`CallStore`], the data dir recordings are
 //!   relative to, the binary's [`HealthProbe`] and [`MetricsSource`], optionally a
 //!   [`QueueView`], the [`ConsoleSettings`] of sessions and the [`Clock`] they read.
+//! - [`accounts`]: password hashes, SIP digest HA1s and API tokens (shared with the CLI).
 //! - `health`: `/healthz`, `/metrics` (unauthenticated).
 //! - [`auth`]: the [`Identity`] extractor (bearer token or session cookie) and the roles.
 //! - [`session`]: the session cookie, its idle and absolute limits, CSRF; a middleware in
@@ -34,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use hotline_store::CallStore;
 
+pub mod accounts;
 mod api;
 pub mod auth;
 pub mod error;

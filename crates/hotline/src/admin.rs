@@ -3,13 +3,11 @@
 use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
-use argon2::PasswordHasher as _;
-use md5::Md5;
-use sha2::{Digest, Sha256};
+use hotline_console::accounts;
 
 use crate::cli::{Role, UserAdd};
 use crate::config::Config;
-use hotline_store::{NewApiToken, NewUser, Role as StoreRole, Timestamp, TokenHash};
+use hotline_store::{NewApiToken, NewUser, Role as StoreRole, Timestamp};
 
 /// Applies the migrations and exits.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -23,15 +21,11 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 /// Creates a console user; operators register their softphone with the same
 /// name and password (the SIP digest HA1s are stored, never the password).
 pub async fn user_add(config: &Config, args: &UserAdd) -> anyhow::Result<()> {
-    if args.name.is_empty()
-        || !args
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
+    if !accounts::valid_user_name(&args.name) {
         bail!(
-            "user name {:?}: use letters, digits, '.', '_' or '-'",
-            args.name
+            "user name {:?}: use letters, digits, '.', '_' or '-' (at most {})",
+            args.name,
+            accounts::MAX_NAME_LEN
         );
     }
     let (password, generated) = if args.password_stdin {
@@ -40,19 +34,25 @@ pub async fn user_add(config: &Config, args: &UserAdd) -> anyhow::Result<()> {
             .read_to_string(&mut p)
             .context("reading the password from stdin")?;
         let p = p.trim_end_matches(['\r', '\n']).to_owned();
-        if p.len() < 10 {
-            bail!("password: at least 10 characters");
+        if p.len() < accounts::MIN_PASSWORD_LEN {
+            bail!(
+                "password: at least {} characters",
+                accounts::MIN_PASSWORD_LEN
+            );
+        }
+        if p.len() > accounts::MAX_PASSWORD_LEN {
+            bail!(
+                "password: at most {} characters",
+                accounts::MAX_PASSWORD_LEN
+            );
         }
         (p, false)
     } else {
-        (generate_password(), true)
+        (accounts::generate_password(), true)
     };
-    // Argon2id with the crate's default parameters and a random salt.
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
-        .to_string();
-    let realm = &config.sip.domain;
+    // Argon2id with the crate's default parameters and a random salt; the SIP HA1s over
+    // `name:realm:password`, realm = sip.domain.
+    let creds = accounts::credentials(&args.name, &config.sip.domain, &password)?;
     let user = NewUser {
         name: args.name.clone(),
         role: match args.role {
@@ -60,15 +60,9 @@ pub async fn user_add(config: &Config, args: &UserAdd) -> anyhow::Result<()> {
             Role::Supervisor => StoreRole::Supervisor,
             Role::Admin => StoreRole::Admin,
         },
-        password_hash: hash,
-        sip_ha1_md5: Some(hex(&Md5::digest(format!(
-            "{}:{realm}:{password}",
-            args.name
-        )))),
-        sip_ha1_sha256: Some(hex(&Sha256::digest(format!(
-            "{}:{realm}:{password}",
-            args.name
-        )))),
+        password_hash: creds.password_hash,
+        sip_ha1_md5: Some(creds.sip_ha1_md5),
+        sip_ha1_sha256: Some(creds.sip_ha1_sha256),
         languages: vec!["es".into()],
         created_at: Timestamp::now(),
     };
@@ -97,7 +91,7 @@ pub async fn token_create(config: &Config, name: &str) -> anyhow::Result<()> {
     if store.get_user(name).await?.is_none() {
         bail!("no user {name:?}: create it with `hotline user add`");
     }
-    let (token, hash) = TokenHash::generate();
+    let (token, hash) = accounts::new_api_token();
     store
         .create_api_token(&NewApiToken {
             hash,
@@ -109,16 +103,4 @@ pub async fn token_create(config: &Config, name: &str) -> anyhow::Result<()> {
     store.close().await;
     println!("{token}");
     Ok(())
-}
-
-/// 20 characters from an unambiguous alphabet (~115 bits).
-fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..20)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
