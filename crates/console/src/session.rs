@@ -66,8 +66,8 @@ impl Clock for SystemClock {
 }
 
 /// How console sessions behave. [`ConsoleSettings::default`]: secure cookies, 15 min idle,
-/// 12 h at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// 12 h at most, SIP realm `hotline.local`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleSettings {
     /// Mark cookies `Secure` (sent over HTTPS only; browsers also accept them from
     /// `http://localhost`). Turn off only for plain HTTP on a trusted network.
@@ -76,6 +76,8 @@ pub struct ConsoleSettings {
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, however active.
     pub max_age: Duration,
+    /// The SIP realm (`sip.domain`) of the digest HA1s the admin pages store with a password.
+    pub sip_domain: String,
 }
 
 impl Default for ConsoleSettings {
@@ -84,6 +86,7 @@ impl Default for ConsoleSettings {
             secure_cookies: true,
             idle_timeout: Duration::from_secs(15 * 60),
             max_age: Duration::from_secs(12 * 3600),
+            sip_domain: "hotline.local".to_owned(),
         }
     }
 }
