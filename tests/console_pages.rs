@@ -76,8 +76,8 @@ fn a_recorded_message() {
     );
     // The variables reach a spec (which finds the call through the API).
     console.run_spec("harness.mjs", &call.env());
-    // The specs about this call go here, e.g.:
-    // console.run_spec("recordings.mjs", &call.env());
+    // The specs about this call:
+    console.run_spec("recordings.mjs", &call.env());
 }
 
 /// The harness fails a failing spec: non-zero exit, its message, a NAME-FAILED.png screenshot;

@@ -339,7 +339,7 @@ async fn the_recording_page_audits_then_shows_everything(h: Harness) {
     assert!(text.contains("<dd id=\"call-queue-wait\">0:12</dd>"));
     assert!(text.contains("<dd id=\"call-operator\">ana</dd>"));
     assert!(
-        text.contains("<dd id=\"call-started\">2026-11-01 07:35</dd>"),
+        text.contains("<dd id=\"call-started\"><time datetime=\"2026-11-01T12:35:56.000Z\" data-local>2026-11-01 07:35</time></dd>"),
         "{text}"
     );
     // The caller called once before (the seed's calls share a pseudonym); never the number.

@@ -108,9 +108,14 @@ fn peru_text(at: Timestamp) -> String {
     s.get(..16).unwrap_or(&s).replacen('T', " ", 1)
 }
 
-/// `m:ss`, or `h:mm:ss` from an hour up.
+/// `m:ss`, or `h:mm:ss` from an hour up: whole seconds as players count them (a moment under a
+/// second is `0:01`).
 fn duration_text(ms: i64) -> String {
-    let secs = ms.max(0).div_euclid(1000) + i64::from(ms.rem_euclid(1000) >= 500);
+    let secs = if (1..1000).contains(&ms) {
+        1
+    } else {
+        ms.max(0) / 1000
+    };
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if h > 0 {
         format!("{h}:{m:02}:{s:02}")
@@ -456,6 +461,29 @@ struct Field {
     id: &'static str,
     label: &'static str,
     value: String,
+    /// For a time: RFC 3339, shown by the script in the browser's time zone.
+    iso: Option<String>,
+}
+
+impl Field {
+    fn new(id: &'static str, label: &'static str, value: String) -> Field {
+        Field {
+            id,
+            label,
+            value,
+            iso: None,
+        }
+    }
+
+    /// A time, `—` when there is none.
+    fn time(id: &'static str, label: &'static str, at: Option<Timestamp>) -> Field {
+        Field {
+            id,
+            label,
+            value: at.map_or_else(|| "—".to_owned(), peru_text),
+            iso: at.map(Timestamp::to_rfc3339),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -560,64 +588,47 @@ async fn show(
     let lang = user.lang;
     let none = || "—".to_owned();
     let fields = vec![
-        Field {
-            id: "reference",
-            label: "recordings.reference",
-            value: call.reference.clone(),
-        },
-        Field {
-            id: "language",
-            label: "recordings.language",
-            value: language_name(lang, call.language.as_deref()),
-        },
-        Field {
-            id: "path",
-            label: "recording.path",
-            value: if call.path.is_empty() {
+        Field::new("reference", "recordings.reference", call.reference.clone()),
+        Field::new(
+            "language",
+            "recordings.language",
+            language_name(lang, call.language.as_deref()),
+        ),
+        Field::new(
+            "path",
+            "recording.path",
+            if call.path.is_empty() {
                 none()
             } else {
                 call.path.join(" → ")
             },
-        },
-        Field {
-            id: "disposition",
-            label: "recording.disposition",
-            value: call
-                .disposition
+        ),
+        Field::new(
+            "disposition",
+            "recording.disposition",
+            call.disposition
                 .map_or_else(none, |d| t(lang, disposition_key(d)).to_owned()),
-        },
-        Field {
-            id: "queue-wait",
-            label: "recording.queue_wait",
-            value: call.queue_wait_ms.map_or_else(none, duration_text),
-        },
-        Field {
-            id: "operator",
-            label: "recording.operator",
-            value: call.operator.clone().unwrap_or_else(none),
-        },
-        Field {
-            id: "started",
-            label: "recording.started",
-            value: peru_text(call.started_at),
-        },
-        Field {
-            id: "answered",
-            label: "recording.answered",
-            value: call.answered_at.map_or_else(none, peru_text),
-        },
-        Field {
-            id: "ended",
-            label: "recording.ended",
-            value: call.ended_at.map_or_else(none, peru_text),
-        },
-        Field {
-            id: "call-duration",
-            label: "recording.call_duration",
-            value: call.ended_at.map_or_else(none, |end| {
+        ),
+        Field::new(
+            "queue-wait",
+            "recording.queue_wait",
+            call.queue_wait_ms.map_or_else(none, duration_text),
+        ),
+        Field::new(
+            "operator",
+            "recording.operator",
+            call.operator.clone().unwrap_or_else(none),
+        ),
+        Field::time("started", "recording.started", Some(call.started_at)),
+        Field::time("answered", "recording.answered", call.answered_at),
+        Field::time("ended", "recording.ended", call.ended_at),
+        Field::new(
+            "call-duration",
+            "recording.call_duration",
+            call.ended_at.map_or_else(none, |end| {
                 duration_text(end.unix_millis() - call.started_at.unix_millis())
             }),
-        },
+        ),
     ];
     let saved = query.ok().and_then(|Query(q)| q.saved).map(|s| s == "1");
     let page = ShowPage {
@@ -1091,6 +1102,16 @@ mod tests {
         keys.extend(Disposition::ALL.iter().map(|&d| disposition_key(d)));
         keys.extend(LANGUAGES.iter().map(|(_, k)| *k));
         keys.extend([
+            "recordings.reference",
+            "recordings.language",
+            "recording.path",
+            "recording.disposition",
+            "recording.queue_wait",
+            "recording.operator",
+            "recording.started",
+            "recording.answered",
+            "recording.ended",
+            "recording.call_duration",
             "recordings.lang.none",
             "recording.invalid",
             "export.missing",
@@ -1110,7 +1131,9 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-01T12:34:56Z").unwrap();
         assert_eq!(peru_text(t), "2026-11-01 07:34");
         assert_eq!(duration_text(12_340), "0:12");
-        assert_eq!(duration_text(12_500), "0:13");
+        assert_eq!(duration_text(12_999), "0:12");
+        assert_eq!(duration_text(400), "0:01");
+        assert_eq!(duration_text(0), "0:00");
         assert_eq!(duration_text(61_000), "1:01");
         assert_eq!(duration_text(3_723_000), "1:02:03");
     }
