@@ -54,6 +54,13 @@ const TONES_MS: u32 = 4_000;
 const HASH_AT_MS: u32 = 18_500;
 const MESSAGE_HOLD_MS: u64 = 21_000;
 
+/// A caller who asks for an operator (as in tests/operator_calls.rs): "1" during the welcome,
+/// "3" during the recording notice (ms after the ACK).
+const OPERATOR_KEY_1_AT_MS: u32 = 1_500;
+const OPERATOR_KEY_3_AT_MS: u32 = 3_000;
+/// How long an operator's softphone may take to show registered in `/api/queue`.
+const REGISTERED: Duration = Duration::from_secs(30);
+
 // ---------------------------------------------------------------------------------------
 // The specs
 
@@ -115,6 +122,32 @@ fn a_failing_spec_fails() {
         failed_shot.display(),
         run.report()
     );
+}
+
+/// The operator's desk and the supervisors' board, live: ana's softphone registers (pjsua2,
+/// never answering), she sets herself available, then paused, in the page; a caller who asks
+/// for an operator then waits in the queue and shows on /operator and /board without a reload.
+#[test]
+fn operator_desk_and_board_live() {
+    let console = Console::start_with(
+        &Config::default().sections("[queue]\nwrap_up_secs = 0\nposition_every_secs = 0\n"),
+    );
+    let _phone = Softphone::register(&console, OP);
+    let mut running = console.spawn_spec("operator.mjs", &[("OP_SOFTPHONE", "1")]);
+    running.wait_signal("paused", Duration::from_secs(90), &console.server);
+    // Keys 1 (Spanish) and 3 (an operator), then waits; hangs up 30 s after the ACK.
+    let mut timeline = Timeline::new();
+    timeline.until(OPERATOR_KEY_1_AT_MS).digit('1', 100);
+    timeline
+        .until(OPERATOR_KEY_3_AT_MS)
+        .digit('3', 100)
+        .silence(500);
+    let (_scenario, caller) = console.spawn_caller(&timeline, 30_000);
+    let spec = running.wait();
+    let call = caller.wait();
+    spec.assert_passed(&console.server);
+    call.assert_passed(&console.server);
+    println!("{}", spec.output);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -503,6 +536,101 @@ impl PcapScenario {
             .arg("-timeout")
             .arg(&format!("{limit}s"))
             .spawn()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// An operator's softphone
+
+/// `tests/peers/operator.py` (pjsua2) registered as an operator and never answering; stopped
+/// on drop. Its output goes to a file, shown when registration fails.
+struct Softphone {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Softphone {
+    /// Registers `user` with its password over UDP, and waits until `/api/queue` shows it
+    /// registered.
+    #[track_caller]
+    fn register(console: &Console, (user, password): (&str, &str)) -> Softphone {
+        let python = std::env::var_os("PJSUA2_PYTHON").map_or_else(
+            || workspace_root().join("target/pjsua2-venv/bin/python"),
+            PathBuf::from,
+        );
+        assert!(
+            python.exists(),
+            "no pjsua2 python at {}: run `bash tests/peers/setup.sh` (or set PJSUA2_PYTHON)",
+            python.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("softphone-")
+            .tempdir()
+            .expect("temp dir for the softphone's output");
+        let log = dir.path().join("softphone.log");
+        let out = File::create(&log).expect("the softphone's output file");
+        let err = out.try_clone().expect("clone the output file");
+        let child = Command::new(python)
+            .arg("-I")
+            .arg(workspace_root().join("tests/peers/operator.py"))
+            .args(["--registrar", &format!("sip:{}", console.server.udp)])
+            .args(["--user", user, "--password", password])
+            .args([
+                "--domain",
+                "hotline.local",
+                "--timeout-s",
+                "200",
+                "--never-answer",
+            ])
+            .current_dir(workspace_root())
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the softphone: {e}"));
+        let phone = Softphone { child, _dir: dir };
+        let auth = format!("Bearer {}", console.var("SUP_TOKEN"));
+        let deadline = Instant::now() + REGISTERED;
+        loop {
+            let registered = http::request(
+                &console.server.http,
+                "GET",
+                "/api/queue",
+                &[("Authorization", &auth)],
+                None,
+            )
+            .ok()
+            .filter(|r| r.status == 200)
+            .is_some_and(|r| {
+                r.json()
+                    .get("operators")
+                    .as_array()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|o| {
+                        o.get("name").as_str() == Some(user)
+                            && o.get("registered") == &Json::Bool(true)
+                    })
+            });
+            if registered {
+                return phone;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user}'s softphone does not show registered in /api/queue within \
+                 {REGISTERED:?}\n--- softphone:\n{}\n{}",
+                tail(&read_lossy(&log), OUTPUT_TAIL),
+                console.server.report()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Softphone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -251,12 +251,13 @@ pub(crate) fn bar_chart(chart: &Chart) -> String {
     s
 }
 
-/// How many intervals the y axis has: 4 if its values show well, else 5, 2 or 1 (whole
-/// numbers when `decimals` is 0).
+/// How many intervals the y axis has: 4 if its values show exactly with `decimals` decimals,
+/// else 5, 2 or 1.
 fn divisions(max: f64, decimals: usize) -> u32 {
+    let scale = 10f64.powi(i32::try_from(decimals).unwrap_or(0));
     [4, 5, 2, 1]
         .into_iter()
-        .find(|&d| decimals > 0 || (max / f64::from(d)).fract() == 0.0)
+        .find(|&d| (max / f64::from(d) * scale).fract().abs() < 1e-9)
         .unwrap_or(1)
 }
 
@@ -489,6 +490,8 @@ mod tests {
         assert_eq!(divisions(20.0, 0), 4);
         assert_eq!(divisions(1.0, 0), 1);
         assert_eq!(divisions(50.0, 1), 4);
+        // 0, 0.2, … 1.0 rather than 0.25 shown as "0.2".
+        assert_eq!(divisions(1.0, 1), 5);
         assert!(svg.ends_with("</svg>"));
         // Deterministic.
         assert_eq!(
