@@ -76,24 +76,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// The client's address (`ip:port`) for the audit log: the TCP peer when the server was started
 /// with `into_make_service_with_connect_info::<SocketAddr>()`, else `unknown`. Behind a reverse
-/// proxy this is the proxy's address (forwarding headers are not trusted).
+/// proxy listed in `ConsoleSettings::trusted_proxies`, the right-most address of
+/// `X-Forwarded-For` that is not a trusted proxy (as `ip:0`); other forwarding headers, and
+/// that one from anyone else, are not believed.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientAddr(pub(crate) String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<crate::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &S,
+        state: &crate::AppState,
     ) -> Result<Self, std::convert::Infallible> {
         // ConnectInfo also answers from axum's MockConnectInfo (tests).
-        Ok(ClientAddr(
-            match ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await {
-                Ok(ConnectInfo(addr)) => addr.to_string(),
-                Err(_) => "unknown".to_owned(),
-            },
-        ))
+        let peer = match ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await {
+            Ok(ConnectInfo(addr)) => addr,
+            Err(_) => return Ok(ClientAddr("unknown".to_owned())),
+        };
+        let trusted = &state.console().trusted_proxies;
+        if !trusted.contains(&peer.ip()) {
+            return Ok(ClientAddr(peer.to_string()));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let client = forwarded
+            .iter()
+            .rev()
+            .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+            .find(|ip| !trusted.contains(ip));
+        Ok(ClientAddr(match client {
+            Some(ip) => SocketAddr::new(ip, 0).to_string(),
+            None => peer.to_string(),
+        }))
     }
 }
 

@@ -78,6 +78,10 @@ pub struct ConsoleSettings {
     pub max_age: Duration,
     /// The SIP realm (`sip.domain`) of the digest HA1s the admin pages store with a password.
     pub sip_domain: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`http.trusted_proxies`): a request
+    /// from one of them is attributed to the right-most address of that header that is not a
+    /// trusted proxy (for the audit log and the sign-in refusals). Empty: none.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ConsoleSettings {
@@ -87,6 +91,7 @@ impl Default for ConsoleSettings {
             idle_timeout: Duration::from_secs(15 * 60),
             max_age: Duration::from_secs(12 * 3600),
             sip_domain: "hotline.local".to_owned(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -314,7 +319,10 @@ async fn authenticate(state: &AppState, req: Request, next: Next) -> (Response, 
     };
 
     let mut req = req;
-    if !is_safe(req.method()) {
+    // `POST /signin` carries the sign-in form's own token instead (a signed-in browser that
+    // arrived from another site sees the form: SameSite=Strict kept the cookie back then).
+    let signin = req.method() == axum::http::Method::POST && req.uri().path() == "/signin";
+    if !is_safe(req.method()) && !signin {
         let (ok, rebuilt) = csrf_ok(req, &signed_in.csrf).await;
         req = match rebuilt {
             Ok(r) => r,

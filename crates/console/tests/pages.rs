@@ -157,6 +157,84 @@ async fn five_failures_lock_the_name_then_the_address(h: Harness) {
     );
 }
 
+/// Behind a trusted reverse proxy the client is the `X-Forwarded-For` address: one client's
+/// failures lock that client, not everyone behind the proxy; from anyone else the header is
+/// not believed.
+async fn a_trusted_proxy_names_the_client(h: Harness) {
+    h.set_passwords().await;
+    let settings = ConsoleSettings {
+        secure_cookies: false,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..ConsoleSettings::default()
+    };
+    let app = h.console(settings, TestClock::new());
+    let mut b = Browser::new(app.clone());
+    b.from = Some("127.0.0.1:50000".parse().unwrap());
+    b.forwarded_for = Some("203.0.113.9, 127.0.0.1".into());
+    for user in ["admin", "sup", "beto", "nobody", "ana"] {
+        assert_eq!(b.sign_in(user, "wrong-password", None).await.status, 401);
+    }
+    assert_eq!(b.sign_in("sup", &password("sup"), None).await.status, 429);
+    // Another client through the same proxy is not locked out.
+    let mut other = Browser::new(app.clone());
+    other.from = Some("127.0.0.1:50001".parse().unwrap());
+    other.forwarded_for = Some("203.0.113.10".into());
+    other.sign_in_as("sup").await;
+    let audit = h
+        .store
+        .list_audit(&AuditFilter {
+            action: Some("console.signin".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e
+            .source
+            .as_deref()
+            .is_some_and(|s| s.contains("203.0.113.10"))),
+        "{audit:?}"
+    );
+    // From an untrusted peer the header is ignored: the peer's own address counts.
+    let mut direct = Browser::new(app);
+    direct.from = Some("198.51.100.1:40000".parse().unwrap());
+    direct.forwarded_for = Some("203.0.113.9".into());
+    direct.sign_in_as("ana").await;
+}
+
+/// A browser already signed in that gets the sign-in form (it came from another site, so the
+/// SameSite=Strict cookie was held back) signs in again; the old session ends.
+async fn signing_in_over_a_live_session_replaces_it(h: Harness) {
+    let (mut b, _) = browser(&h).await;
+    b.sign_in_as("ana").await;
+    let old = b.cookies["hotline_session"].clone();
+    // The form, fetched without the cookie (a cross-site navigation), ...
+    b.cookies.remove("hotline_session");
+    let page = b.get("/signin").await;
+    assert_eq!(page.status, 200);
+    let token = common::hidden_field(&page.text(), "csrf").expect("the form's token");
+    // ... then posted with it (same-site now): no session CSRF token is asked for.
+    b.cookies.insert("hotline_session".into(), old.clone());
+    let pw = password("ana");
+    let a = b
+        .post_form(
+            "/signin",
+            &[("user", "ana"), ("password", pw.as_str()), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    assert_ne!(b.cookies["hotline_session"], old);
+    assert!(
+        h.store
+            .get_session(&hex_sha256(&old))
+            .await
+            .unwrap()
+            .is_none(),
+        "the old session ended"
+    );
+    assert_eq!(b.get("/me").await.status, 200);
+}
+
 async fn sign_out_ends_the_session(h: Harness) {
     let (mut b, _) = browser(&h).await;
     b.sign_in_as("ana").await;
@@ -494,6 +572,8 @@ both!(
     sign_in_sets_a_strict_http_only_cookie,
     every_failure_gets_the_same_answer,
     five_failures_lock_the_name_then_the_address,
+    a_trusted_proxy_names_the_client,
+    signing_in_over_a_live_session_replaces_it,
     sign_out_ends_the_session,
     idle_sessions_end_after_15_minutes,
     sessions_end_after_12_hours_however_active,

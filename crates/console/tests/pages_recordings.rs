@@ -319,10 +319,11 @@ async fn the_recording_page_audits_then_shows_everything(h: Harness) {
         lines[0].recording_id.as_deref(),
         Some(s.rec_conversation.as_str())
     );
-    // The player, by the API's audited audio route.
+    // The player, by the API's audited audio route; nothing is fetched (and audited as a
+    // play) until the supervisor presses play.
     assert!(
         text.contains(&format!(
-            "<audio id=\"player\" controls preload=\"metadata\" src=\"/api/recordings/{}/audio\"",
+            "<audio id=\"player\" controls preload=\"none\" src=\"/api/recordings/{}/audio\"",
             s.rec_conversation
         )),
         "{text}"

@@ -144,6 +144,12 @@ pub struct HttpConfig {
     /// HTTP on a trusted network. Default `true`.
     #[serde(default = "defaults::http_secure_cookies")]
     pub secure_cookies: bool,
+    /// `http.trusted_proxies`: IP addresses of reverse proxies (the TLS front) whose
+    /// `X-Forwarded-For` header names the client, for the audit log and the sign-in refusals.
+    /// Without it, behind a proxy every client has the proxy's address, and five failed
+    /// sign-ins by anyone would refuse everyone. Default empty (the header is not believed).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[storage]`: where recordings and the database live.
@@ -613,6 +619,7 @@ impl Default for HttpConfig {
         Self {
             listen: defaults::http_listen(),
             secure_cookies: defaults::http_secure_cookies(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -165,6 +165,7 @@ pub async fn run(
     .with_console_settings(hotline_console::ConsoleSettings {
         secure_cookies: config.http.secure_cookies,
         sip_domain: config.sip.domain.clone(),
+        trusted_proxies: config.http.trusted_proxies.clone(),
         ..hotline_console::ConsoleSettings::default()
     });
     let app = hotline_console::router(state);

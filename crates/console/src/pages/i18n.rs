@@ -133,6 +133,11 @@ pub(crate) const TABLE: &[(&str, &str, &str)] = &[
         "Too many failed attempts. Wait 10 minutes before trying again.",
     ),
     (
+        "signin.busy",
+        "Demasiados ingresos al mismo tiempo. Vuelva a intentarlo en unos segundos.",
+        "Too many sign-ins at once. Try again in a few seconds.",
+    ),
+    (
         "signin.expired",
         "El formulario caducó. Vuelva a intentarlo.",
         "The form expired. Please try again.",

@@ -67,6 +67,8 @@ struct Failures {
 #[derive(Debug, Default)]
 pub(crate) struct SigninLimiter {
     keys: Mutex<HashMap<String, Failures>>,
+    /// Password checks running now.
+    verifying: std::sync::atomic::AtomicUsize,
 }
 
 impl SigninLimiter {
@@ -79,6 +81,17 @@ impl SigninLimiter {
         let map = self.lock();
         keys.iter()
             .any(|k| map.get(k).is_some_and(|f| f.locked_until > now))
+    }
+
+    /// An attempt starts: refused (false) if a key is locked; else counted at once as a
+    /// failure of every key (so parallel attempts cannot all pass the check before the first
+    /// password hash is done), and taken back by [`SigninLimiter::succeeded`].
+    fn begin(&self, keys: &[String], now: i64) -> bool {
+        if self.locked(keys, now) {
+            return false;
+        }
+        self.failed(keys, now);
+        true
     }
 
     /// Counts a failure for each of `keys`; the fifth within the window locks the key.
@@ -104,8 +117,44 @@ impl SigninLimiter {
     }
 
     /// Forgets the failures of `key` (the user name, after a right password).
-    fn succeeded(&self, key: &str) {
-        self.lock().remove(key);
+    fn succeeded(&self, keys: &[String]) {
+        let mut map = self.lock();
+        // The user's record goes; the address keeps its other attempts but not this one.
+        if let Some(user) = keys.first() {
+            map.remove(user);
+        }
+        for key in keys.iter().skip(1) {
+            if let Some(f) = map.get_mut(key) {
+                f.recent.pop_back();
+            }
+        }
+    }
+
+    /// A password check may start: at most [`MAX_VERIFYING`] run at once (each argon2 check
+    /// takes about 19 MiB and a core for a while), so a flood of sign-ins cannot starve the
+    /// calls that share the process. The permit ends with the returned guard.
+    fn verifying(&self) -> Option<VerifyPermit<'_>> {
+        let n = self
+            .verifying
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if n >= MAX_VERIFYING {
+            self.verifying
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            return None;
+        }
+        Some(VerifyPermit(&self.verifying))
+    }
+}
+
+/// Password checks running at once, at most.
+const MAX_VERIFYING: usize = 4;
+
+/// One running password check (see [`SigninLimiter::verifying`]).
+struct VerifyPermit<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for VerifyPermit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -253,7 +302,18 @@ async fn submit(
         format!("ip:{}", ip_of(&source)),
     ];
     let limiter = state.signin_limiter();
-    if limiter.locked(&keys, now) {
+    let Some(_permit) = limiter.verifying() else {
+        tracing::warn!(source = %source, "sign-in refused: too many password checks at once");
+        return page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            lang,
+            next,
+            name,
+            Some("signin.busy"),
+        );
+    };
+    if !limiter.begin(&keys, now) {
         tracing::warn!(user = %name, source = %source, "sign-in refused: locked after repeated failures");
         return page(
             &state,
@@ -287,7 +347,6 @@ async fn submit(
                 Some(_) => "wrong password",
             };
             tracing::info!(user = %name, source = %source, why, "sign-in failed");
-            limiter.failed(&keys, now);
             return page(
                 &state,
                 StatusCode::UNAUTHORIZED,
@@ -298,7 +357,7 @@ async fn submit(
             );
         }
     };
-    limiter.succeeded(&keys[0]);
+    limiter.succeeded(&keys);
 
     session::purge(&state).await;
     if let Some(old) = cookie(&headers, SESSION_COOKIE)
@@ -424,8 +483,31 @@ mod tests {
         }
         l.failed(&k2, WINDOW_MS + 10);
         assert!(!l.locked(&k2, WINDOW_MS + 10));
-        l.succeeded("user:beto");
+        l.succeeded(&k2);
         assert!(l.lock().get("user:beto").is_none());
+    }
+
+    #[test]
+    fn attempts_count_before_the_check_ends_and_success_takes_one_back() {
+        let l = SigninLimiter::default();
+        let k = ["user:ana".to_owned(), "ip:192.0.2.7".to_owned()];
+        // Five attempts begun at once (none finished): the sixth is refused.
+        for _ in 0..5 {
+            assert!(l.begin(&k, 0));
+        }
+        assert!(!l.begin(&k, 0));
+        // A success takes its own attempt back from the address.
+        let l = SigninLimiter::default();
+        for _ in 0..10 {
+            assert!(l.begin(&k, 0));
+            l.succeeded(&k);
+        }
+        assert!(!l.locked(&k, 0));
+        // At most MAX_VERIFYING password checks at once.
+        let permits: Vec<_> = (0..MAX_VERIFYING).map(|_| l.verifying().unwrap()).collect();
+        assert!(l.verifying().is_none());
+        drop(permits);
+        assert!(l.verifying().is_some());
     }
 
     #[test]

@@ -695,6 +695,8 @@ pub struct Browser {
     pub cookies: std::collections::BTreeMap<String, String>,
     /// `ip:port` the requests come from (`MockConnectInfo`); `None`: unknown.
     pub from: Option<std::net::SocketAddr>,
+    /// An `X-Forwarded-For` header sent with every request (as a reverse proxy would).
+    pub forwarded_for: Option<String>,
 }
 
 impl Browser {
@@ -703,6 +705,7 @@ impl Browser {
             app,
             cookies: Default::default(),
             from: None,
+            forwarded_for: None,
         }
     }
 
@@ -716,6 +719,9 @@ impl Browser {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             b = b.header(header::COOKIE, jar.join("; "));
+        }
+        if let Some(xff) = &self.forwarded_for {
+            b = b.header("x-forwarded-for", xff);
         }
         b
     }
