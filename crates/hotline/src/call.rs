@@ -796,11 +796,14 @@ impl ActiveCall<'_> {
         }
     }
 
-    async fn start_recording(
-        &mut self,
-        max_ms: u64,
-        silence_ms: Option<u64>,
-        finish_key: Option<char>,
+    /// A new recording of this call with `channels` channels, in today's directory, made on
+    /// the blocking pool: its id, and the recorder (or why not).
+    async fn create_recorder(
+        &self,
+        channels: u16,
+    ) -> (
+        String,
+        Result<Result<Recorder, hotline_media::recorder::RecorderError>, tokio::task::JoinError>,
     ) {
         let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
         let id = recordings::new_id();
@@ -816,9 +819,19 @@ impl ActiveCall<'_> {
             {
                 tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
             }
-            Recorder::create(&dir, &id2, 1)
+            Recorder::create(&dir, &id2, channels)
         })
         .await;
+        (id, created)
+    }
+
+    async fn start_recording(
+        &mut self,
+        max_ms: u64,
+        silence_ms: Option<u64>,
+        finish_key: Option<char>,
+    ) {
+        let (id, created) = self.create_recorder(1).await;
         let rec = match created {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -1281,20 +1294,7 @@ impl ActiveCall<'_> {
     }
 
     async fn start_conversation(&mut self, now: Instant) {
-        let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
-        let id = recordings::new_id();
-        let id2 = id.clone();
-        let row = self.row.clone();
-        let created = tokio::task::spawn_blocking(move || {
-            if let Err(e) = recordings::write_sidecar(&dir, &id2, &row)
-                && let Err(e2) = std::fs::create_dir_all(&dir)
-                    .and_then(|()| recordings::write_sidecar(&dir, &id2, &row))
-            {
-                tracing::warn!(error = %e, retry = %e2, "recording sidecar not written");
-            }
-            Recorder::create(&dir, &id2, 2)
-        })
-        .await;
+        let (id, created) = self.create_recorder(2).await;
         let rec = match created {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
