@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use common::http::{self, Response};
 use common::json::Json;
 use common::pcap::Timeline;
-use common::{Config, RunningSipp, Server, Setup, SippRun, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, Setup, SippRun, workspace_root};
 use sha2::{Digest, Sha256};
 
 /// How long to wait for sipp to get a call established (its ACK sent).
@@ -610,52 +610,6 @@ fn recording_start_ms(server: &Server) -> f64 {
 
 // ---------------------------------------------------------------------------------------
 // sipp
-
-/// `tests/sipp/<template>.xml` with its `@PCAP@` replaced by a pcap written now.
-struct PcapScenario {
-    // Holds the pcap and the scenario until sipp is done.
-    _dir: tempfile::TempDir,
-    name: String,
-    xml: PathBuf,
-}
-
-impl PcapScenario {
-    fn new(template: &str, timeline: &Timeline) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hotline-api-")
-            .tempdir()
-            .expect("temp dir for the pcap");
-        let pcap_path = dir.path().join("caller.pcap");
-        timeline
-            .write_pcap(&pcap_path)
-            .expect("write the caller's pcap");
-        let text = std::fs::read_to_string(common::scenario_path(template))
-            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
-        assert!(text.contains("@PCAP@"), "{template}.xml has no @PCAP@");
-        let xml = dir.path().join(format!("{template}.xml"));
-        std::fs::write(
-            &xml,
-            text.replace("@PCAP@", &pcap_path.display().to_string()),
-        )
-        .expect("write the scenario");
-        PcapScenario {
-            _dir: dir,
-            name: template.to_owned(),
-            xml,
-        }
-    }
-
-    /// Starts sipp with this scenario; the call stays up `hold_ms` after the ACK.
-    fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
-        server
-            .sipp_file(&self.name, &self.xml)
-            .duration_ms(hold_ms)
-            // The harness's 30 s global timeout is too short for this call.
-            .arg("-timeout")
-            .arg("75s")
-            .spawn()
-    }
-}
 
 /// The caller of `media_calls.rs` (a): Quechua, "leave a message", speech, `#`.
 fn message_timeline(speech: &[i16]) -> Timeline {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::json::{self, Json};
 use common::pcap::{RATE, Timeline};
-use common::{Config, RunningSipp, Server, Setup, tail, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, Setup, tail, workspace_root};
 
 /// How long one spec may run before it is killed (with its Chromium).
 const SPEC_TIMEOUT: Duration = Duration::from_secs(240);
@@ -490,53 +490,6 @@ fn tones(ms: u32) -> Vec<i16> {
             (6000.0 * (2.0 * std::f64::consts::PI * f * t).sin()) as i16
         })
         .collect()
-}
-
-/// `tests/sipp/<template>.xml` with its `@PCAP@` replaced by a pcap written now.
-struct PcapScenario {
-    // Holds the pcap and the scenario until sipp is done.
-    _dir: tempfile::TempDir,
-    name: String,
-    xml: PathBuf,
-}
-
-impl PcapScenario {
-    fn new(template: &str, timeline: &Timeline) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hotline-pages-")
-            .tempdir()
-            .expect("temp dir for the pcap");
-        let pcap_path = dir.path().join("caller.pcap");
-        timeline
-            .write_pcap(&pcap_path)
-            .expect("write the caller's pcap");
-        let text = std::fs::read_to_string(common::scenario_path(template))
-            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
-        assert!(text.contains("@PCAP@"), "{template}.xml has no @PCAP@");
-        let xml = dir.path().join(format!("{template}.xml"));
-        std::fs::write(
-            &xml,
-            text.replace("@PCAP@", &pcap_path.display().to_string()),
-        )
-        .expect("write the scenario");
-        PcapScenario {
-            _dir: dir,
-            name: template.to_owned(),
-            xml,
-        }
-    }
-
-    /// Starts sipp with this scenario; the call stays up `hold_ms` after the ACK.
-    fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
-        let limit = hold_ms / 1000 + 40;
-        server
-            .sipp_file(&self.name, &self.xml)
-            .duration_ms(hold_ms)
-            // The harness's 30 s global timeout may be too short for such a call.
-            .arg("-timeout")
-            .arg(&format!("{limit}s"))
-            .spawn()
-    }
 }
 
 // ---------------------------------------------------------------------------------------

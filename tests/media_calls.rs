@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::pcap::{self, Timeline};
-use common::{Config, RunningSipp, Server, SippRun, seconds_between, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, SippRun, seconds_between, workspace_root};
 
 /// How long to wait for sipp to get a call established (its ACK sent).
 const ESTABLISH: Duration = Duration::from_secs(10);
@@ -358,52 +358,6 @@ fn wait_metric(server: &Server, name: &str, ok: impl Fn(f64) -> bool) -> Option<
 
 // ---------------------------------------------------------------------------------------
 // sipp with a pcap
-
-/// A scenario template of `tests/sipp/` with its `@PCAP@` replaced by a pcap written now.
-struct PcapScenario {
-    // Holds the pcap and the scenario until sipp is done.
-    _dir: tempfile::TempDir,
-    name: String,
-    xml: PathBuf,
-}
-
-impl PcapScenario {
-    fn new(template: &str, timeline: &Timeline) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hotline-media-")
-            .tempdir()
-            .expect("temp dir for the pcap");
-        let pcap_path = dir.path().join("caller.pcap");
-        timeline
-            .write_pcap(&pcap_path)
-            .expect("write the caller's pcap");
-        let text = std::fs::read_to_string(common::scenario_path(template))
-            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
-        assert!(text.contains("@PCAP@"), "{template}.xml has no @PCAP@");
-        let xml = dir.path().join(format!("{template}.xml"));
-        std::fs::write(
-            &xml,
-            text.replace("@PCAP@", &pcap_path.display().to_string()),
-        )
-        .expect("write the scenario");
-        PcapScenario {
-            _dir: dir,
-            name: template.to_owned(),
-            xml,
-        }
-    }
-
-    /// Starts sipp with this scenario; the call stays up `hold_ms` after the ACK.
-    fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
-        server
-            .sipp_file(&self.name, &self.xml)
-            .duration_ms(hold_ms)
-            // The harness's 30 s global timeout is too short for a whole message.
-            .arg("-timeout")
-            .arg("60s")
-            .spawn()
-    }
-}
 
 /// The caller of tests a, b and d: Quechua, "leave a message", speech; `#` if `hash`.
 fn message_timeline(speech: &[i16], hash: bool, inband: bool) -> Timeline {

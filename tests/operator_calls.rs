@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::json::Json;
 use common::pcap::Timeline;
-use common::{Config, RunningSipp, Server, Setup, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, Setup, workspace_root};
 
 const DOMAIN: &str = "hotline.local";
 const OP_PASSWORD: &str = "op-softphone-pw";
@@ -473,43 +473,6 @@ fn event_kinds(call: &Json) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------
 // sipp callers
-
-/// `tests/sipp/<template>.xml` with its `@PCAP@` replaced by a pcap written now.
-struct PcapScenario {
-    dir: tempfile::TempDir,
-    name: String,
-    xml: PathBuf,
-}
-
-impl PcapScenario {
-    fn new(template: &str, timeline: &Timeline) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hotline-op-")
-            .tempdir()
-            .expect("temp dir");
-        let pcap = dir.path().join("caller.pcap");
-        timeline.write_pcap(&pcap).expect("write the pcap");
-        let text = std::fs::read_to_string(common::scenario_path(template))
-            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
-        let xml = dir.path().join(format!("{template}.xml"));
-        std::fs::write(&xml, text.replace("@PCAP@", &pcap.display().to_string()))
-            .expect("write the scenario");
-        PcapScenario {
-            dir,
-            name: template.to_owned(),
-            xml,
-        }
-    }
-
-    fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
-        server
-            .sipp_file(&self.name, &self.xml)
-            .duration_ms(hold_ms)
-            .arg("-timeout")
-            .arg("90s")
-            .spawn()
-    }
-}
 
 /// Keys 1 and 3, then a 1000 Hz tone until `tone_until_ms` after the ACK.
 fn caller_timeline(tone_until_ms: u32) -> Timeline {

@@ -1172,3 +1172,52 @@ pub(crate) fn seconds_between(a: &TracedMessage, b: &TracedMessage) -> f64 {
     let d = b.at - a.at;
     if d < 0.0 { d + 86_400.0 } else { d }
 }
+
+/// `tests/sipp/<template>.xml` with its `@PCAP@` replaced by a pcap of `timeline` written
+/// now (sipp reads the pcap when it loads the scenario, so the path cannot be a variable).
+pub(crate) struct PcapScenario {
+    /// Holds the pcap and the scenario until sipp is done.
+    pub(crate) dir: tempfile::TempDir,
+    name: String,
+    xml: PathBuf,
+}
+
+impl PcapScenario {
+    pub(crate) fn new(template: &str, timeline: &pcap::Timeline) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hotline-pcap-")
+            .tempdir()
+            .expect("temp dir for the pcap");
+        let pcap_path = dir.path().join("caller.pcap");
+        timeline
+            .write_pcap(&pcap_path)
+            .expect("write the caller's pcap");
+        let text = std::fs::read_to_string(scenario_path(template))
+            .unwrap_or_else(|e| panic!("read tests/sipp/{template}.xml: {e}"));
+        assert!(text.contains("@PCAP@"), "{template}.xml has no @PCAP@");
+        let xml = dir.path().join(format!("{template}.xml"));
+        std::fs::write(
+            &xml,
+            text.replace("@PCAP@", &pcap_path.display().to_string()),
+        )
+        .expect("write the scenario");
+        PcapScenario {
+            dir,
+            name: template.to_owned(),
+            xml,
+        }
+    }
+
+    /// Starts sipp with this scenario; the call stays up `hold_ms` after the ACK (0 with a
+    /// scenario that waits for our BYE). sipp's own limit leaves a minute and a half beyond.
+    pub(crate) fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
+        let limit = hold_ms / 1000 + 90;
+        server
+            .sipp_file(&self.name, &self.xml)
+            .duration_ms(hold_ms)
+            // The harness's 30 s global timeout is too short for these calls.
+            .arg("-timeout")
+            .arg(&format!("{limit}s"))
+            .spawn()
+    }
+}
