@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::pcap::{self, Timeline};
-use common::{Config, PcapScenario, RunningSipp, Server, SippRun, seconds_between, workspace_root};
+use common::{Config, PcapScenario, Server, SippRun, seconds_between, workspace_root};
 
 /// How long to wait for sipp to get a call established (its ACK sent).
 const ESTABLISH: Duration = Duration::from_secs(10);

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::json::Json;
 use common::pcap::Timeline;
-use common::{Config, PcapScenario, RunningSipp, Server, Setup, workspace_root};
+use common::{Config, PcapScenario, Server, Setup, workspace_root};
 
 const DOMAIN: &str = "hotline.local";
 const OP_PASSWORD: &str = "op-softphone-pw";
