@@ -48,6 +48,9 @@ pub struct Config {
     /// `[calls]`: limits on a single call.
     #[serde(default)]
     pub calls: CallsConfig,
+    /// `[media]`: the media shards and admission control.
+    #[serde(default)]
+    pub media: MediaConfig,
     /// `[queue]`: the operator queue.
     #[serde(default)]
     pub queue: QueueSettings,
@@ -222,6 +225,38 @@ pub struct CallsConfig {
     pub max_duration_secs: u64,
 }
 
+/// `[media]`: the media shards (threads that serve many calls each on one 20 ms schedule) and the
+/// admission control that refuses new calls (503 with `sip.retry_after_secs`) before the calls in
+/// progress lose audio.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `media.shards`: media threads. 0 (the default): one per core this process may run on.
+    #[serde(default)]
+    pub shards: u32,
+    /// `media.max_cpu_percent`: new calls are refused while the process uses more than this
+    /// share of the cores it may run on (over 250 ms). Default 85. 1 to 100.
+    #[serde(default = "defaults::media_max_cpu_percent")]
+    pub max_cpu_percent: u32,
+    /// `media.max_busy_percent`: ... or while a shard's work fills more than this share of its
+    /// 20 ms ticks. Default 70. 1 to 100.
+    #[serde(default = "defaults::media_max_busy_percent")]
+    pub max_busy_percent: u32,
+    /// `media.max_late_percent`: ... or while more than this share of a shard's ticks wake over
+    /// 8 ms late (the core is busy elsewhere). Default 10. 1 to 100.
+    #[serde(default = "defaults::media_max_late_percent")]
+    pub max_late_percent: u32,
+    /// `media.max_backlog_percent`: ... or while more than this share of a shard's calls have
+    /// more than two RTP packets waiting at a tick. Default 5. 1 to 100.
+    #[serde(default = "defaults::media_max_backlog_percent")]
+    pub max_backlog_percent: u32,
+    /// `media.writer_queue`: messages (100 ms of one recording each) the recording writer's queue
+    /// holds; beyond that the shards hold them back (nothing is dropped, `/metrics` shows it).
+    /// Default 8192. At least 16.
+    #[serde(default = "defaults::media_writer_queue")]
+    pub writer_queue: u32,
+}
+
 /// `[queue]`: how waiting callers are given to operators.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -365,6 +400,21 @@ mod defaults {
     }
     pub(super) fn calls_max_duration_secs() -> u64 {
         1800
+    }
+    pub(super) fn media_max_cpu_percent() -> u32 {
+        85
+    }
+    pub(super) fn media_max_busy_percent() -> u32 {
+        70
+    }
+    pub(super) fn media_max_late_percent() -> u32 {
+        10
+    }
+    pub(super) fn media_max_backlog_percent() -> u32 {
+        5
+    }
+    pub(super) fn media_writer_queue() -> u32 {
+        8192
     }
     pub(super) fn sip_digest_algorithms() -> Vec<String> {
         vec!["SHA-256".to_owned(), "MD5".to_owned()]
@@ -511,6 +561,20 @@ impl Config {
         if self.calls.max_duration_secs == 0 {
             return Err(("calls.max_duration_secs", "must be at least 1".to_owned()));
         }
+        let m = &self.media;
+        for (key, v) in [
+            ("media.max_cpu_percent", m.max_cpu_percent),
+            ("media.max_busy_percent", m.max_busy_percent),
+            ("media.max_late_percent", m.max_late_percent),
+            ("media.max_backlog_percent", m.max_backlog_percent),
+        ] {
+            if !(1..=100).contains(&v) {
+                return Err((key, "must be from 1 to 100".to_owned()));
+            }
+        }
+        if m.writer_queue < 16 {
+            return Err(("media.writer_queue", "must be at least 16".to_owned()));
+        }
         if sip.digest_algorithms.is_empty() {
             return Err((
                 "sip.digest_algorithms",
@@ -639,6 +703,44 @@ impl Default for IvrConfig {
             prompts_dir: defaults::ivr_prompts_dir(),
             flow: defaults::ivr_flow(),
             silence_threshold_dbfs: defaults::ivr_silence_threshold_dbfs(),
+        }
+    }
+}
+
+impl MediaConfig {
+    /// What the media plane runs with.
+    pub(crate) fn plane_settings(&self) -> crate::media::PlaneSettings {
+        let share = |p: u32| f64::from(p) / 100.0;
+        crate::media::PlaneSettings {
+            shards: self.shard_count(),
+            limits: crate::media::overload::Limits {
+                max_cpu_share: share(self.max_cpu_percent),
+                max_busy_share: share(self.max_busy_percent),
+                max_late_share: share(self.max_late_percent),
+                max_backlog_share: share(self.max_backlog_percent),
+            },
+            writer_queue: self.writer_queue as usize,
+        }
+    }
+
+    /// Shards to run: `shards`, or one per core this process may run on.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            max_cpu_percent: defaults::media_max_cpu_percent(),
+            max_busy_percent: defaults::media_max_busy_percent(),
+            max_late_percent: defaults::media_max_late_percent(),
+            max_backlog_percent: defaults::media_max_backlog_percent(),
+            writer_queue: defaults::media_writer_queue(),
         }
     }
 }

@@ -13,10 +13,12 @@ pub mod serve;
 pub mod prompts;
 
 mod call;
+mod media;
 mod metrics;
 mod operators;
 mod recordings;
 mod registrations;
 mod rtp_ports;
+mod signal;
 mod sip_task;
 mod storage;

@@ -42,6 +42,10 @@ pub(crate) struct Metrics {
     pub(crate) rtp_packets_received: Counter,
     pub(crate) rtp_foreign_dropped: Counter,
     pub(crate) rtp_frames_skipped: Counter,
+    /// Milliseconds of caller audio message recordings had to fill with silence.
+    pub(crate) recording_gap_ms: Counter,
+    /// INVITEs refused with 503 because the media plane was overloaded.
+    pub(crate) overload_refused: Counter,
     pub(crate) active_calls: AtomicU64,
     /// Call tasks still running (shutdown waits for them to write their outcome).
     call_tasks: Arc<AtomicU64>,
@@ -76,6 +80,8 @@ impl Metrics {
             rtp_packets_received: Counter::default(),
             rtp_foreign_dropped: Counter::default(),
             rtp_frames_skipped: Counter::default(),
+            recording_gap_ms: Counter::default(),
+            overload_refused: Counter::default(),
             active_calls: AtomicU64::new(0),
             call_tasks: Arc::default(),
             lateness: Mutex::new(LatenessHistogram::new()),
@@ -151,6 +157,16 @@ impl Metrics {
                 &self.rtp_frames_skipped,
             ),
             (
+                "hotline_recording_gap_ms_total",
+                "Milliseconds of caller audio that message recordings filled with silence (lost or missing packets).",
+                &self.recording_gap_ms,
+            ),
+            (
+                "hotline_overload_refused_total",
+                "INVITEs answered 503 because the media plane was overloaded.",
+                &self.overload_refused,
+            ),
+            (
                 "hotline_rtp_send_errors_total",
                 "RTP packets the socket refused (buffer full).",
                 &self.rtp_send_errors,
@@ -223,6 +239,125 @@ impl Metrics {
             h.max().as_secs_f64()
         );
         out
+    }
+}
+
+/// The media plane's figures: shards, their load and admission, the recording writer.
+pub(crate) fn render_media(out: &mut String, plane: &crate::media::MediaPlane) {
+    let shards: Vec<_> = plane.shard_states().collect();
+    let refusing = shards.iter().any(|s| s.refusing.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "# HELP hotline_overload_active 1 while new calls are refused because the media plane is overloaded.\n# TYPE hotline_overload_active gauge\nhotline_overload_active {}",
+        u8::from(refusing)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hotline_media_shards Media shards (threads serving calls).\n# TYPE hotline_media_shards gauge\nhotline_media_shards {}",
+        shards.len()
+    );
+    let per_shard: [(&str, &str, &str, fn(&crate::media::ShardState) -> f64); 8] = [
+        ("hotline_media_calls", "gauge", "Calls on the shard.", |s| {
+            s.calls.load(Ordering::Relaxed) as f64
+        }),
+        (
+            "hotline_media_refusing",
+            "gauge",
+            "1 while the shard refuses new calls.",
+            |s| f64::from(u8::from(s.refusing.load(Ordering::Relaxed))),
+        ),
+        (
+            "hotline_media_busy_ratio",
+            "gauge",
+            "Share of the last window's ticks the shard spent working.",
+            |s| s.busy_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        ),
+        (
+            "hotline_media_late_ratio",
+            "gauge",
+            "Share of the last window's ticks that woke late (over 8 ms).",
+            |s| s.late_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        ),
+        (
+            "hotline_media_backlog_ratio",
+            "gauge",
+            "Share of the shard's calls with RTP piling up in the last window.",
+            |s| s.backlog_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        ),
+        (
+            "hotline_media_cpu_ratio",
+            "gauge",
+            "The process's CPU share of its cores in the last window (first shard only).",
+            |s| s.cpu_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+        ),
+        (
+            "hotline_media_late_ticks_total",
+            "counter",
+            "Ticks that woke more than 8 ms late.",
+            |s| s.late_ticks.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "hotline_overload_episodes_total",
+            "counter",
+            "Times the shard started refusing new calls.",
+            |s| s.episodes.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    for (name, kind, help, get) in per_shard {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", get(s));
+        }
+    }
+    let w = plane.writer_stats();
+    let writer = [
+        (
+            "hotline_recording_writer_queue_full_total",
+            "counter",
+            "Times a shard found the recording writer's queue full and held samples back.",
+            w.queue_full.load(Ordering::Relaxed),
+        ),
+        (
+            "hotline_recording_writer_backlog",
+            "gauge",
+            "Recording writes held back in the shards (queue full).",
+            w.backlog.load(Ordering::Relaxed),
+        ),
+        (
+            "hotline_recording_writer_open",
+            "gauge",
+            "Recordings open in the writer.",
+            w.open.load(Ordering::Relaxed),
+        ),
+        (
+            "hotline_recording_write_errors_total",
+            "counter",
+            "Recording writes that failed (each stops its recording).",
+            w.write_errors.load(Ordering::Relaxed),
+        ),
+        (
+            "hotline_recording_syncs_total",
+            "counter",
+            "syncfs calls of the recordings' file system.",
+            w.syncs.load(Ordering::Relaxed),
+        ),
+        (
+            "hotline_recording_sync_max_seconds",
+            "gauge",
+            "The longest syncfs.",
+            0,
+        ),
+    ];
+    for (name, kind, help, v) in writer {
+        let value = if name == "hotline_recording_sync_max_seconds" {
+            w.sync_max_us.load(Ordering::Relaxed) as f64 / 1e6
+        } else {
+            v as f64
+        };
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }
 

@@ -93,11 +93,13 @@ impl HealthProbe for Health {
     }
 }
 
-struct MetricsText(Arc<crate::metrics::Metrics>);
+struct MetricsText(Arc<crate::metrics::Metrics>, Arc<crate::media::MediaPlane>);
 
 impl hotline_console::MetricsSource for MetricsText {
     fn render(&self) -> String {
-        self.0.render()
+        let mut out = self.0.render();
+        crate::metrics::render_media(&mut out, &self.1);
+        out
     }
 }
 
@@ -145,6 +147,12 @@ pub async fn run(
         queue.clone(),
         store.clone(),
     );
+    let media = crate::media::MediaPlane::start(
+        config.media.plane_settings(),
+        &config.storage.data_dir,
+        metrics.clone(),
+    )
+    .context("starting the media shards")?;
     let sip_ip = listeners.sip_udp.local_addr()?.ip();
     let rtp = RtpPorts::new(sip_ip, config.rtp.port_range.even_ports());
 
@@ -154,7 +162,7 @@ pub async fn run(
             data_dir: config.storage.data_dir.clone(),
             writer: storage.writer.clone(),
         }),
-        Arc::new(MetricsText(metrics.clone())),
+        Arc::new(MetricsText(metrics.clone(), media.clone())),
         store.clone(),
         config.storage.data_dir.clone(),
     )
@@ -192,6 +200,7 @@ pub async fn run(
             metrics: metrics.clone(),
             storage,
             queue,
+            media: media.clone(),
         }
         .run(stop_rx),
     );
@@ -210,6 +219,9 @@ pub async fn run(
             "call tasks still running at exit"
         );
     }
+    // The calls are over: the shards stop, then the recording writer.
+    let plane = media.clone();
+    let _ = tokio::task::spawn_blocking(move || plane.shutdown()).await;
     let _ = http.await;
     // Commit or spool what the calls left in the writer's queue.
     let backlog = writer.shutdown().await;

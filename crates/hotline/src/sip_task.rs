@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use hotline_sip::endpoint::{
-    CallHandle, EndReason, Endpoint, Event, OutgoingCall, Peer, RegisterId, Transport,
-};
+use hotline_sip::endpoint::{CallHandle, Endpoint, Event, Peer, RegisterId, Transport};
 use hotline_sip::message::{Framed, StreamFramer};
 use hotline_sip::registrar::RegisterConfig;
 use hotline_store::CallStore;
@@ -22,30 +20,13 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 
-use crate::call::{self, CallCtx, CallEvent};
+use crate::call::{self, CallCtx};
 use crate::config::Config;
 use crate::registrations::{Account, Lookup, RegistrarShell, Registrations};
+use crate::signal::{CallEvent, Command};
 
 /// How long a REGISTER's account lookup may take before it is answered 503.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What call tasks ask of the SIP task.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Ringing(CallHandle),
-    Answer(CallHandle, Bytes),
-    Reject(CallHandle, u16, Option<String>),
-    Hangup(CallHandle),
-    AcceptReinvite(CallHandle, Bytes),
-    RejectReinvite(CallHandle, u16),
-    /// Place an outgoing call (the operator leg) for the call `parent`: its events go to
-    /// the parent's task, tagged with the handle sent back on `placed`.
-    Invite {
-        parent: CallHandle,
-        call: Box<OutgoingCall>,
-        placed: tokio::sync::oneshot::Sender<CallHandle>,
-    },
-}
 
 /// Shared counters the console and shutdown read, and who is registered.
 #[derive(Debug, Default)]
@@ -113,6 +94,7 @@ pub(crate) struct SipTask {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     pub(crate) storage: crate::storage::Storage,
     pub(crate) queue: hotline_queue::QueueHandle,
+    pub(crate) media: Arc<crate::media::MediaPlane>,
 }
 
 impl SipTask {
@@ -129,6 +111,7 @@ impl SipTask {
             metrics,
             storage,
             queue,
+            media,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -168,6 +151,7 @@ impl SipTask {
             storage,
             queue,
             registrations: stats.registrations.clone(),
+            media: media.clone(),
         };
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
@@ -202,6 +186,12 @@ impl SipTask {
                                     local: locals.toward(from.ip(), udp_local.port()),
                                     connection: None,
                                 };
+                                // Admission: the media shards' verdict, read per datagram (one atomic
+                                // load per shard) so the first INVITE after they fall behind gets 503.
+                                let refusing = media.refusing();
+                                if refusing != endpoint.is_overloaded() {
+                                    endpoint.set_overloaded(refusing);
+                                }
                                 // Copy: a Message keeps its buffer alive for the transaction's life.
                                 endpoint.handle_datagram(now, peer, Bytes::copy_from_slice(&buf[..n]));
                             }
@@ -479,6 +469,7 @@ struct Shared {
     storage: crate::storage::Storage,
     queue: hotline_queue::QueueHandle,
     registrations: crate::registrations::Registrations,
+    media: Arc<crate::media::MediaPlane>,
 }
 
 fn handle_event(
@@ -505,6 +496,7 @@ fn handle_event(
                 commands: cmd_tx.clone(),
                 rtp: shared.rtp.clone(),
                 media_ip,
+                media: shared.media.clone(),
                 assets: shared.assets.clone(),
                 metrics: shared.metrics.clone(),
                 storage: shared.storage.clone(),
@@ -534,6 +526,9 @@ fn handle_event(
             status,
             reason,
         } => {
+            if reason == "overloaded" {
+                shared.metrics.overload_refused.inc();
+            }
             if limiter.allow(Instant::now()) {
                 tracing::info!(remote = %peer.remote, status = ?status, %reason, "SIP request refused");
             }
@@ -734,16 +729,4 @@ fn route_source(remote: IpAddr) -> Option<IpAddr> {
     let s = std::net::UdpSocket::bind(any).ok()?;
     s.connect(SocketAddr::new(remote, 9)).ok()?;
     Some(s.local_addr().ok()?.ip())
-}
-
-/// Why a call ended, in words for the log.
-pub(crate) fn end_reason(r: EndReason) -> &'static str {
-    match r {
-        EndReason::RemoteBye => "caller hung up",
-        EndReason::Cancelled => "caller cancelled",
-        EndReason::NoAck => "no ACK",
-        EndReason::LocalHangup => "we hung up",
-        EndReason::Rejected(_) => "rejected",
-        EndReason::Failed(_) => "failed",
-    }
 }

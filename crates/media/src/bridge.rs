@@ -33,15 +33,17 @@
 //!
 //! One ring of [`RING_SAMPLES`] (1 s) per side, allocated in
 //! [`new`](ConversationMixer::new) and zeroed as frames are written: no
-//! allocation per packet. The header refresh and fsync of the recorder are the
-//! shell's, as for messages ([`Recorder::maybe_refresh`] after a tick).
+//! allocation per packet. It writes into any [`AudioSink`]: the shell's media
+//! loop gives it a [`RecordSink`](crate::sink::RecordSink), whose samples a
+//! recording writer puts on disk, as for messages.
 
 use std::time::{Duration, Instant};
 
 use crate::g711;
 use crate::prompt::FRAME_SAMPLES;
-use crate::recorder::{Recorder, RecorderError, SAMPLE_RATE};
+use crate::recorder::SAMPLE_RATE;
 use crate::session::{RelayKind, RelayPacket};
+use crate::sink::AudioSink;
 
 /// How long a frame waits for late packets before it is written.
 pub const JITTER_ALLOWANCE: Duration = Duration::from_millis(100);
@@ -178,7 +180,7 @@ impl ConversationMixer {
 
     /// Writes every whole 20 ms frame that ends at least [`JITTER_ALLOWANCE`]
     /// before `now`. On a write error the frame stays to be written.
-    pub fn tick(&mut self, now: Instant, rec: &mut Recorder) -> Result<(), RecorderError> {
+    pub fn tick<S: AudioSink>(&mut self, now: Instant, rec: &mut S) -> Result<(), S::Error> {
         if self.finished {
             return Ok(());
         }
@@ -188,7 +190,7 @@ impl ConversationMixer {
 
     /// Writes the rest, up to `now` (the end of the bridge): the recording then
     /// lasts from [`new`](Self::new) to `now`. Later calls write nothing.
-    pub fn finish(&mut self, now: Instant, rec: &mut Recorder) -> Result<(), RecorderError> {
+    pub fn finish<S: AudioSink>(&mut self, now: Instant, rec: &mut S) -> Result<(), S::Error> {
         if self.finished {
             return Ok(());
         }
@@ -213,7 +215,7 @@ impl ConversationMixer {
         u64::try_from(ns * u128::from(SAMPLE_RATE) / 1_000_000_000).unwrap_or(u64::MAX)
     }
 
-    fn write_until(&mut self, end: u64, rec: &mut Recorder) -> Result<(), RecorderError> {
+    fn write_until<S: AudioSink>(&mut self, end: u64, rec: &mut S) -> Result<(), S::Error> {
         let [caller, operator] = &mut self.tracks;
         while self.written < end {
             let index = (self.written % RING_SAMPLES as u64) as usize;
@@ -237,6 +239,7 @@ impl ConversationMixer {
 mod tests {
     use super::*;
     use crate::g711::Law;
+    use crate::recorder::Recorder;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

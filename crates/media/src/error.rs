@@ -49,4 +49,10 @@ pub enum MediaError {
     /// A language code other than `es` and `qu`.
     #[error("unknown language (expected \"es\" or \"qu\")")]
     UnknownLanguage,
+    /// The recording writer failed (a full disk...): the recording takes no more audio.
+    #[error("the recording writer failed; the recording takes no more audio")]
+    RecordingFailed,
+    /// Samples of the wrong shape for a recording of this many channels.
+    #[error("wrong number of channels for a recording of {0}")]
+    RecordingChannels(u16),
 }

@@ -16,6 +16,8 @@
 //! - [`reorder`]: the reorder buffer in front of the recorder: frames in sequence
 //!   order, gaps and silence suppression filled with silence of the right length.
 //! - [`recorder`]: crash-safe WAV recordings (`.wav.part`, fsync, rename, hash) and their repair.
+//! - [`sink`]: where a recording's samples go ([`sink::AudioSink`]), and the in-memory
+//!   [`sink::RecordSink`] that carries them from the media loop to a recording writer.
 //! - [`silence`]: the end-of-message silence detector and the longest a recording may be.
 //! - [`prompt`]: WAV prompts resampled to 8 kHz and pre-encoded as 20 ms G.711
 //!   frames at load, and the library that finds them by language and id.
@@ -44,6 +46,7 @@ pub mod reorder;
 pub mod rtp;
 pub mod session;
 pub mod silence;
+pub mod sink;
 
 pub use dtmf::Digit;
 pub use error::MediaError;

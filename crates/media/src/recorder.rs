@@ -327,6 +327,32 @@ impl Recorder {
         Ok(())
     }
 
+    /// Append interleaved samples (left, right, left, ... for two channels), as a
+    /// [`RecordSink`](crate::sink::RecordSink) gathers them. A trailing partial
+    /// sample frame is an error, nothing written.
+    pub fn write_interleaved(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
+        let channels = usize::from(self.channels);
+        if samples.len() % channels != 0 {
+            return Err(RecorderError::Channels {
+                path: self.part.clone(),
+                channels: self.channels,
+            });
+        }
+        let frames = samples.len() / channels;
+        self.check(self.channels, frames)?;
+        for chunk in samples.chunks(CHUNK) {
+            let mut w = self.writer.get_i16_writer(chunk.len() as u32);
+            for &s in chunk {
+                w.write_sample(s);
+            }
+            if let Err(e) = w.flush() {
+                return Err(self.fail("write", e));
+            }
+        }
+        self.frames += frames as u32;
+        Ok(())
+    }
+
     /// Append `frames` samples of silence on every channel (a gap the reorder
     /// buffer filled, or suppressed silence).
     pub fn write_silence(&mut self, frames: u32) -> Result<(), RecorderError> {
@@ -814,6 +840,24 @@ mod tests {
     use std::f32::consts::TAU;
 
     use super::*;
+
+    #[test]
+    fn interleaved_stereo_lands_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::create(dir.path(), "inter", 2).unwrap();
+        rec.write_interleaved(&[1, -1, 2, -2]).unwrap();
+        assert!(
+            rec.write_interleaved(&[3]).is_err(),
+            "half a frame is refused"
+        );
+        let done = rec.finish().unwrap();
+        let bytes = std::fs::read(&done.path).unwrap();
+        let samples: Vec<i16> = bytes[44..]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(samples, vec![1, -1, 2, -2]);
+    }
 
     /// 20 ms of a 1 kHz tone, continuing from sample `n0`.
     fn tone(n0: usize, len: usize) -> Vec<i16> {

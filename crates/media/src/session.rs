@@ -70,10 +70,10 @@ use crate::goertzel::DtmfDetector;
 use crate::pacer::{LatenessHistogram, Pacer};
 use crate::player::{PlayId, Player, PlayerEvent};
 use crate::prompt::{FRAME_SAMPLES, Prompt};
-use crate::recorder::{Recorder, RecorderError};
 use crate::reorder::{Frame, ReorderBuffer, ReorderConfig};
 use crate::rtp::{self, RtpSender};
 use crate::silence::{MaxLength, SilenceDetector};
+use crate::sink::{AudioSink, RecordSink};
 
 /// The largest audio payload recorded: 60 ms of G.711.
 pub const MAX_PAYLOAD: usize = 480;
@@ -145,7 +145,7 @@ pub enum MediaEvent {
     Digit(Digit),
     /// A prompt played to its end.
     PromptFinished(PlayId),
-    /// The recording ended; take it with [`Session::take_recorder`].
+    /// The recording ended; take its sink with [`Session::take_recorder`].
     RecordingEnded(RecordEnd),
     /// The caller's RTP source was learned.
     SourceLearned(SocketAddr),
@@ -316,7 +316,7 @@ struct RelayMap {
 }
 
 struct Recording {
-    recorder: Recorder,
+    recorder: RecordSink,
     spec: RecordSpec,
     started: Instant,
     silence: Option<SilenceDetector>,
@@ -426,8 +426,8 @@ impl Session {
         self.player.is_idle()
     }
 
-    /// Starts recording the caller into `recorder`.
-    pub fn start_recording(&mut self, now: Instant, recorder: Recorder, spec: RecordSpec) {
+    /// Starts recording the caller into `recorder` (mono).
+    pub fn start_recording(&mut self, now: Instant, recorder: RecordSink, spec: RecordSpec) {
         let silence = spec.silence.map(|d| {
             SilenceDetector::new(
                 spec.silence_dbfs,
@@ -445,10 +445,11 @@ impl Session {
         });
     }
 
-    /// Ends the recording now (hang-up, call cap) and hands the recorder back to
-    /// be finished (finalise, fsync, rename) off the packet path. The audio is
-    /// padded to the wall-clock time since the recording started.
-    pub fn stop_recording(&mut self, now: Instant) -> Option<Recorder> {
+    /// Ends the recording now (hang-up, call cap) and hands the sink back, with
+    /// its last samples, for the writer to finish (finalise, fsync, rename) off
+    /// the media loop. The audio is padded to the wall-clock time since the
+    /// recording started.
+    pub fn stop_recording(&mut self, now: Instant) -> Option<RecordSink> {
         let mut rec = self.recording.take()?;
         self.flush_reorder(&mut rec);
         let elapsed = now.saturating_duration_since(rec.started);
@@ -463,16 +464,16 @@ impl Session {
         Some(rec.recorder)
     }
 
-    /// After a [`MediaEvent::RecordingEnded`], the recorder to finish.
-    pub fn take_recorder(&mut self, now: Instant) -> Option<Recorder> {
+    /// After a [`MediaEvent::RecordingEnded`], the sink to finish.
+    pub fn take_recorder(&mut self, now: Instant) -> Option<RecordSink> {
         if self.recording.as_ref().is_some_and(|r| r.ended.is_some()) {
             return self.stop_recording(now);
         }
         None
     }
 
-    /// The recorder in progress (for header refresh and the sync handle).
-    pub fn recorder_mut(&mut self) -> Option<&mut Recorder> {
+    /// The sink of the recording in progress (the shell takes its samples for the writer).
+    pub fn recorder_mut(&mut self) -> Option<&mut RecordSink> {
         self.recording.as_mut().map(|r| &mut r.recorder)
     }
 
@@ -947,7 +948,7 @@ fn write_frame(
         Frame::Silence { samples, .. } => (samples as usize, true),
     };
     let admit = rec.max.admit(samples);
-    let result: Result<(), RecorderError> = if silent {
+    let result = if silent {
         rec.recorder.write_silence(admit as u32)
     } else {
         rec.recorder.write_frame(&pcm[..admit])
@@ -956,7 +957,6 @@ fn write_frame(
         return Some(RecordEnd::WriteError);
     }
     rec.written += admit as u64;
-    let _ = rec.recorder.maybe_refresh();
     if rec.max.reached() {
         return Some(RecordEnd::MaxLength);
     }
@@ -1130,10 +1130,9 @@ mod tests {
     #[test]
     fn rfc4733_digit_once_and_finish_key_ends_recording() {
         let t0 = Instant::now();
-        let dir = tempfile::tempdir().unwrap();
         let mut s = Session::new(t0, SystemTime::now(), config());
         let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
-        let rec = Recorder::create(dir.path(), "m1", 1).unwrap();
+        let rec = RecordSink::new(1, 800);
         s.start_recording(
             t0,
             rec,
@@ -1168,20 +1167,19 @@ mod tests {
         assert_eq!(digits, 1, "{events:?}");
         assert!(events.contains(&MediaEvent::RecordingEnded(RecordEnd::FinishKey)));
         let rec = s.take_recorder(t0 + Duration::from_millis(200)).unwrap();
-        let done = rec.finish().unwrap();
         // 10 packets of 20 ms; the reorder window flushed at the end.
-        assert_eq!(done.duration_ms, 200);
+        assert_eq!(rec.duration_ms(), 200);
+        assert_eq!(rec.silence_ms(), 0);
     }
 
     #[test]
     fn recording_fills_gaps_and_pads_to_wall_clock() {
         let t0 = Instant::now();
-        let dir = tempfile::tempdir().unwrap();
         let mut s = Session::new(t0, SystemTime::now(), config());
         let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
         s.start_recording(
             t0,
-            Recorder::create(dir.path(), "m2", 1).unwrap(),
+            RecordSink::new(1, 800),
             RecordSpec {
                 max: Duration::from_secs(60),
                 silence: None,
@@ -1198,11 +1196,12 @@ mod tests {
             );
         }
         // The caller hangs up 1.5 s after the recording started.
-        let rec = s.stop_recording(t0 + Duration::from_millis(1500)).unwrap();
-        let done = rec.finish().unwrap();
-        assert_eq!(done.duration_ms, 1500);
+        let mut rec = s.stop_recording(t0 + Duration::from_millis(1500)).unwrap();
+        assert_eq!(rec.duration_ms(), 1500);
+        // The two lost packets (40 ms) and the 0.5 s tail are counted as missing audio.
+        assert_eq!(rec.silence_ms(), 540);
         // The audio is there (48 packets), the two lost ones and the tail are silence.
-        let samples = wav_samples(&done.path);
+        let samples = rec.take();
         let loud = samples.iter().filter(|&&x| x != 0).count();
         assert_eq!(loud, 48 * 160);
         assert!(samples[5 * 160..7 * 160].iter().all(|&x| x == 0));
@@ -1212,12 +1211,11 @@ mod tests {
     #[test]
     fn thirty_ms_packets_are_recorded() {
         let t0 = Instant::now();
-        let dir = tempfile::tempdir().unwrap();
         let mut s = Session::new(t0, SystemTime::now(), config());
         let caller: SocketAddr = "192.0.2.10:7000".parse().unwrap();
         s.start_recording(
             t0,
-            Recorder::create(dir.path(), "m3", 1).unwrap(),
+            RecordSink::new(1, 800),
             RecordSpec {
                 max: Duration::from_secs(60),
                 silence: None,
@@ -1232,25 +1230,10 @@ mod tests {
                 &rtp_packet(0, i, u32::from(i) * 240, &[0x10; 240]),
             );
         }
-        let done = s
-            .stop_recording(t0 + Duration::from_secs(3))
-            .unwrap()
-            .finish()
-            .unwrap();
-        assert_eq!(done.duration_ms, 3000);
-        assert_eq!(
-            wav_samples(&done.path).iter().filter(|&&x| x != 0).count(),
-            24_000
-        );
+        let mut rec = s.stop_recording(t0 + Duration::from_secs(3)).unwrap();
+        assert_eq!(rec.duration_ms(), 3000);
+        assert_eq!(rec.take().iter().filter(|&&x| x != 0).count(), 24_000);
         assert_eq!(s.stats().malformed, 0);
-    }
-
-    fn wav_samples(path: &std::path::Path) -> Vec<i16> {
-        let bytes = std::fs::read(path).unwrap();
-        bytes[44..]
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]))
-            .collect()
     }
 
     #[test]

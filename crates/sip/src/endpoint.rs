@@ -17,7 +17,7 @@
 //! | `Max-Forwards: 0` | 483 |
 //! | `Require` with an extension we lack | 420 with `Unsupported` |
 //! | OPTIONS | 200 with Allow, Accept, Supported |
-//! | INVITE over `max_calls`, or while draining | 503 with Retry-After |
+//! | INVITE over `max_calls`, while overloaded, or while draining | 503 with Retry-After |
 //! | INVITE with a body that is not SDP | 415 with Accept |
 //! | the same request again by another path (§8.2.2.2) | 482 |
 //! | CANCEL for a pending INVITE | 200, then 487 to the INVITE |
@@ -517,6 +517,7 @@ pub struct Endpoint {
     config: Config,
     rng: u64,
     accepting: bool,
+    overloaded: bool,
     next_id: u64,
     server_keys: HashMap<TxKey, u64>,
     merged: HashMap<MergeKey, u64>,
@@ -561,6 +562,7 @@ impl Endpoint {
             rng: config.seed | 1,
             config,
             accepting: true,
+            overloaded: false,
             next_id: 1,
             server_keys: HashMap::new(),
             merged: HashMap::new(),
@@ -584,6 +586,18 @@ impl Endpoint {
     /// INVITEs get 503 and calls in progress carry on.
     pub fn set_accepting(&mut self, accepting: bool) {
         self.accepting = accepting;
+    }
+
+    /// Refuses (true) or takes again (false) new calls because the media plane is
+    /// overloaded: while refusing, INVITEs get 503 with Retry-After (and an
+    /// [`Event::Refused`] whose reason is "overloaded"); calls in progress carry on.
+    pub fn set_overloaded(&mut self, overloaded: bool) {
+        self.overloaded = overloaded;
+    }
+
+    /// Whether new calls are refused for overload.
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded
     }
 
     /// Incoming calls in progress (from INVITE to end), what
@@ -911,12 +925,14 @@ impl Endpoint {
                 &[("Accept", "application/sdp"), ("Warning", warning)],
             );
         }
-        if !self.accepting || self.active_calls() >= self.config.max_calls {
+        if !self.accepting || self.overloaded || self.active_calls() >= self.config.max_calls {
             let retry = self.config.retry_after_secs.to_string();
-            let reason = if self.accepting {
-                "over max_calls"
-            } else {
+            let reason = if !self.accepting {
                 "shutting down"
+            } else if self.overloaded {
+                "overloaded"
+            } else {
+                "over max_calls"
             };
             let peer = tx.peer;
             self.respond_simple(now, id, 503, &[("Retry-After", &retry)]);

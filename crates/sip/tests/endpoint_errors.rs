@@ -384,3 +384,30 @@ fn request_with_only_a_via_gets_400() {
     assert!(header(&resp, "Warning").is_some());
     assert_eq!(refused(&mut h).0, Some(400));
 }
+
+#[test]
+fn invite_while_overloaded_gets_503_with_retry_after_and_calls_go_on() {
+    let mut h = Harness::udp();
+    h.uac.invite(h.now, Some(OFFER));
+    h.flush();
+    assert!(matches!(h.event(), Some(Event::IncomingCall(_))));
+    h.uas.set_overloaded(true);
+    assert!(h.uas.is_overloaded());
+    h.uac.invite(h.now, Some(OFFER));
+    h.flush();
+    assert_eq!(h.uac.invite_tx().codes, [503]);
+    assert!(header(h.uac.responses(503, "INVITE")[0], "Retry-After").is_some());
+    let (status, reason) = refused(&mut h);
+    assert_eq!(status, Some(503));
+    assert_eq!(reason, "overloaded");
+    assert_eq!(
+        h.uas.active_calls(),
+        1,
+        "the call in progress is not touched"
+    );
+
+    h.uas.set_overloaded(false);
+    h.uac.invite(h.now, Some(OFFER));
+    h.flush();
+    assert!(matches!(h.event(), Some(Event::IncomingCall(_))));
+}
