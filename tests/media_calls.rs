@@ -1228,3 +1228,113 @@ fn server_audio_reaches_the_caller() {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Overload (issue 10)
+
+/// The call id of a log line: the call span (`call{id=N}`) or a media shard's `call=N`.
+fn call_of(line: &str) -> Option<u64> {
+    if let Some(at) = line.find("call{id=") {
+        let rest = &line[at + 8..];
+        return rest[..rest.find('}')?].parse().ok();
+    }
+    field(line, "call")?.parse().ok()
+}
+
+/// Past its budget the server refuses new calls with 503 and every call it took keeps its
+/// whole message: one media shard and a CPU budget of 1 % of the process's cores, which
+/// a few callers at once go over; 24 callers at 4 a second, each leaving the message of
+/// the other tests (speech, then `#` at 21 s). Each recording is checked against what its
+/// own caller sent: from the recording's start on that caller's pcap timeline to the `#`.
+#[test]
+fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
+    const CALLERS: u32 = 24;
+    let config = Config::default().sections("[media]\nshards = 1\nmax_cpu_percent = 1\n");
+    let server = Server::start(&config);
+    let speech = speech();
+    let timeline = message_timeline(&speech, true, false);
+    let scenario = PcapScenario::new("uac_media_pcap_or_503", &timeline);
+    let run = server
+        .sipp_file("uac_media_pcap_or_503", &scenario.dir.path().join("uac_media_pcap_or_503.xml"))
+        .duration_ms(30_000)
+        .arg("-m")
+        .arg(&CALLERS.to_string())
+        .arg("-l")
+        .arg(&CALLERS.to_string())
+        .arg("-r")
+        .arg("4")
+        .arg("-timeout")
+        .arg("150s")
+        .spawn()
+        .wait();
+    run.assert_passed(&server);
+    let messages = run.messages();
+    let refused = messages.iter().filter(|m| m.is_response(503, "INVITE")).count();
+    let answered = messages.iter().filter(|m| m.is_response(200, "INVITE")).count();
+    eprintln!("{CALLERS} callers: {answered} answered, {refused} refused with 503");
+    run.check(&server, refused > 0, "no INVITE was refused with 503");
+    run.check(&server, answered > 0, "no call was answered");
+    let retry = messages
+        .iter()
+        .find(|m| m.is_response(503, "INVITE"))
+        .and_then(|m| m.header("Retry-After"));
+    run.check(&server, retry.is_some(), "the 503 has no Retry-After");
+    let counted = wait_metric(&server, "hotline_overload_refused_total", |v| v > 0.0);
+    run.check(
+        &server,
+        counted.is_some_and(|v| v as usize == refused),
+        &format!("hotline_overload_refused_total is {counted:?}, sipp saw {refused} refusals"),
+    );
+
+    // Every answered call's message, against its own caller's timeline.
+    let deadline = Instant::now() + OUTCOME;
+    let mut saved = Vec::new();
+    while Instant::now() < deadline {
+        let log = server.log();
+        saved = log
+            .lines()
+            .filter(|l| l.contains("recording saved"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        if saved.len() >= answered {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run.check(
+        &server,
+        saved.len() == answered,
+        &format!("{} recordings saved for {answered} answered calls", saved.len()),
+    );
+    let log = server.log();
+    let time_of = |call: u64, needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle) && call_of(l) == Some(call))
+            .and_then(log_time)
+    };
+    let mut worst: f64 = 0.0;
+    for line in &saved {
+        let call = call_of(line);
+        let got: Option<f64> = field(line, "duration_ms").and_then(|v| v.parse().ok());
+        let start = call.and_then(|c| {
+            Some((time_of(c, "recording a message")? - time_of(c, "RTP source learned")?) * 1000.0)
+        });
+        let (Some(got), Some(start)) = (got, start) else {
+            run.check(&server, false, &format!("cannot place this recording on its caller's timeline: {line}"));
+            return;
+        };
+        let expected = f64::from(HASH_AT_MS) - start;
+        worst = worst.max(expected - got);
+        run.check(
+            &server,
+            (got - expected).abs() <= LENGTH_TOLERANCE_MS,
+            &format!(
+                "call {call:?}: the message lasts {got:.0} ms; its caller spoke {expected:.0} ms \
+                 (±{LENGTH_TOLERANCE_MS} ms)"
+            ),
+        );
+    }
+    eprintln!("messages: {} checked; the worst was {worst:.0} ms short", saved.len());
+    let gap = metric(&server, "hotline_recording_gap_ms_total");
+    eprintln!("hotline_recording_gap_ms_total {gap:?}");
+}
