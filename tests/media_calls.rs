@@ -1255,7 +1255,10 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
     let timeline = message_timeline(&speech, true, false);
     let scenario = PcapScenario::new("uac_media_pcap_or_503", &timeline);
     let run = server
-        .sipp_file("uac_media_pcap_or_503", &scenario.dir.path().join("uac_media_pcap_or_503.xml"))
+        .sipp_file(
+            "uac_media_pcap_or_503",
+            &scenario.dir.path().join("uac_media_pcap_or_503.xml"),
+        )
         .duration_ms(30_000)
         .arg("-m")
         .arg(&CALLERS.to_string())
@@ -1269,8 +1272,14 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
         .wait();
     run.assert_passed(&server);
     let messages = run.messages();
-    let refused = messages.iter().filter(|m| m.is_response(503, "INVITE")).count();
-    let answered = messages.iter().filter(|m| m.is_response(200, "INVITE")).count();
+    let refused = messages
+        .iter()
+        .filter(|m| m.is_response(503, "INVITE"))
+        .count();
+    let answered = messages
+        .iter()
+        .filter(|m| m.is_response(200, "INVITE"))
+        .count();
     eprintln!("{CALLERS} callers: {answered} answered, {refused} refused with 503");
     run.check(&server, refused > 0, "no INVITE was refused with 503");
     run.check(&server, answered > 0, "no call was answered");
@@ -1304,7 +1313,10 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
     run.check(
         &server,
         saved.len() == answered,
-        &format!("{} recordings saved for {answered} answered calls", saved.len()),
+        &format!(
+            "{} recordings saved for {answered} answered calls",
+            saved.len()
+        ),
     );
     let log = server.log();
     let time_of = |call: u64, needle: &str| {
@@ -1320,7 +1332,11 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
             Some((time_of(c, "recording a message")? - time_of(c, "RTP source learned")?) * 1000.0)
         });
         let (Some(got), Some(start)) = (got, start) else {
-            run.check(&server, false, &format!("cannot place this recording on its caller's timeline: {line}"));
+            run.check(
+                &server,
+                false,
+                &format!("cannot place this recording on its caller's timeline: {line}"),
+            );
             return;
         };
         let expected = f64::from(HASH_AT_MS) - start;
@@ -1334,7 +1350,10 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
             ),
         );
     }
-    eprintln!("messages: {} checked; the worst was {worst:.0} ms short", saved.len());
+    eprintln!(
+        "messages: {} checked; the worst was {worst:.0} ms short",
+        saved.len()
+    );
     let gap = metric(&server, "hotline_recording_gap_ms_total");
     eprintln!("hotline_recording_gap_ms_total {gap:?}");
 }

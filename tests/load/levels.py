@@ -59,6 +59,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 import run as base  # noqa: E402  (tests/load/run.py: its helpers; its main() is not run)
 
 ROOT = base.ROOT

@@ -46,6 +46,7 @@ fn shipped_config_lists_every_key_in_order() {
         "[storage]",
         "[ivr]",
         "[calls]",
+        "[media]",
         "[queue]",
         "[privacy]",
         "[shutdown]",

@@ -216,7 +216,7 @@ mod tests {
         busy: Duration,
         backlog: u32,
     ) -> Option<Transition> {
-        let ticks = (WINDOW.as_millis() / TICK.as_millis()) as u32;
+        let ticks = WINDOW.as_millis().div_ceil(TICK.as_millis()) as u32;
         let mut out = None;
         for i in 0..ticks {
             let lateness = if i < late {
