@@ -242,6 +242,9 @@ impl Metrics {
     }
 }
 
+/// One figure of a shard, for `/metrics`.
+type ShardFigure = fn(&crate::media::ShardState) -> f64;
+
 /// The media plane's figures: shards, their load and admission, the recording writer.
 pub(crate) fn render_media(out: &mut String, plane: &crate::media::MediaPlane) {
     let shards: Vec<_> = plane.shard_states().collect();
@@ -256,7 +259,7 @@ pub(crate) fn render_media(out: &mut String, plane: &crate::media::MediaPlane) {
         "# HELP hotline_media_shards Media shards (threads serving calls).\n# TYPE hotline_media_shards gauge\nhotline_media_shards {}",
         shards.len()
     );
-    let per_shard: [(&str, &str, &str, fn(&crate::media::ShardState) -> f64); 8] = [
+    let per_shard: [(&str, &str, &str, ShardFigure); 8] = [
         ("hotline_media_calls", "gauge", "Calls on the shard.", |s| {
             s.calls.load(Ordering::Relaxed) as f64
         }),

@@ -332,7 +332,7 @@ impl Recorder {
     /// sample frame is an error, nothing written.
     pub fn write_interleaved(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
         let channels = usize::from(self.channels);
-        if samples.len() % channels != 0 {
+        if !samples.len().is_multiple_of(channels) {
             return Err(RecorderError::Channels {
                 path: self.part.clone(),
                 channels: self.channels,

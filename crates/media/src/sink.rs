@@ -4,11 +4,11 @@
 //!
 //! The media loop never touches a file: it writes into a [`RecordSink`], and
 //! the shell [`take`](RecordSink::take)s what gathered (every 100 ms or so) and
-//! hands it to the thread that owns the [`Recorder`](crate::recorder::Recorder).
+//! hands it to the thread that owns the [`Recorder`].
 //! When that thread fails to write (a full disk), it raises the sink's
 //! [`failure flag`](RecordSink::failure_flag): the next write is refused with
 //! [`MediaError::RecordingFailed`] and the recording ends with what reached the
-//! disk, as a [`Recorder`](crate::recorder::Recorder) write error does.
+//! disk, as a [`Recorder`] write error does.
 //!
 //! The sink also counts the sample frames it was given as silence
 //! ([`write_silence`](AudioSink::write_silence)): for a message these are the
