@@ -1357,3 +1357,55 @@ fn overload_refuses_new_calls_and_keeps_every_accepted_message_whole() {
     let gap = metric(&server, "hotline_recording_gap_ms_total");
     eprintln!("hotline_recording_gap_ms_total {gap:?}");
 }
+
+/// Caller audio lost on the way is never silent: 300 ms of the speech do not arrive, the
+/// message keeps its length (the gap is filled) and the server says how much it filled, in
+/// the call's events (logged with them) and in `hotline_recording_gap_ms_total`.
+#[test]
+fn lost_caller_audio_is_counted_in_the_message() {
+    let server = Server::start(&Config::default());
+    let speech = speech();
+    let mut timeline = message_timeline(&speech, true, false);
+    let lost_from = SPEECH_AT_MS + 1_000;
+    timeline.lose(lost_from, lost_from + 300);
+    let scenario = PcapScenario::new("uac_media_pcap", &timeline);
+    let run = scenario
+        .spawn(&server, 30_000)
+        .expect_sent("ACK", ESTABLISH, &server)
+        .wait();
+    run.assert_passed(&server);
+    expect_outcome(&server, &run, "message", "qu");
+    let wav = the_recording(&server, &run);
+    let start = recording_start_ms(&server);
+    let expected = f64::from(HASH_AT_MS) - start;
+    run.check(
+        &server,
+        (wav.duration_ms() - expected).abs() <= LENGTH_TOLERANCE_MS,
+        &format!(
+            "the recording lasts {:.0} ms; the caller spoke {expected:.0} ms",
+            wav.duration_ms()
+        ),
+    );
+    let line = wait_log_line(&server, &["filled missing caller audio"], OUTCOME);
+    run.check(&server, line.is_some(), "no log line for the filled audio");
+    let filled: Option<f64> = line
+        .as_deref()
+        .and_then(|l| field(l, "silence_ms"))
+        .and_then(|v| v.parse().ok());
+    // The 300 ms lost, and at most a frame or two of the way in and out of the recording.
+    run.check(
+        &server,
+        filled.is_some_and(|ms| (300.0..=360.0).contains(&ms)),
+        &format!("the server filled {filled:?} ms; 300 ms were lost"),
+    );
+    let metric = wait_metric(&server, "hotline_recording_gap_ms_total", |v| v > 0.0);
+    run.check(
+        &server,
+        metric == filled,
+        &format!("hotline_recording_gap_ms_total is {metric:?}, the log says {filled:?}"),
+    );
+    eprintln!(
+        "300 ms lost: {filled:?} ms filled, recording {:.0} ms of {expected:.0}",
+        wav.duration_ms()
+    );
+}

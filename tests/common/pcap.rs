@@ -82,6 +82,8 @@ pub(crate) struct Timeline {
     items: Vec<Item>,
     /// Length so far, in samples.
     len: u64,
+    /// Stretches (start, end in samples) whose packets are lost on the way: numbered, not sent.
+    lost: Vec<(u64, u64)>,
     ssrc: u32,
     sequence: u16,
     timestamp: u32,
@@ -100,6 +102,7 @@ impl Timeline {
         Timeline {
             items: Vec::new(),
             len: 0,
+            lost: Vec::new(),
             ssrc: 0x4854_4C31,
             sequence: 0xFFF0,
             timestamp: 0,
@@ -160,6 +163,14 @@ impl Timeline {
             // Whole ms by construction (both are multiples of 8 samples).
             self.push(Item::Silence((gap / 8) as u32));
         }
+        self
+    }
+
+    /// Loses the packets sent from `from_ms` to `to_ms` (the network dropped them): their
+    /// sequence numbers and timestamps are used, the packets are not in the capture.
+    pub(crate) fn lose(&mut self, from_ms: u32, to_ms: u32) -> &mut Self {
+        self.lost
+            .push((ms_to_samples(from_ms), ms_to_samples(to_ms)));
         self
     }
 
@@ -254,6 +265,12 @@ impl Timeline {
         for (i, p) in out.iter_mut().enumerate() {
             p.sequence = self.sequence.wrapping_add(i as u16);
         }
+        out.retain(|p| {
+            !self
+                .lost
+                .iter()
+                .any(|&(from, to)| from <= p.at && p.at < to)
+        });
         out
     }
 

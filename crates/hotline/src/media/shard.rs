@@ -49,6 +49,8 @@ const BATCH_FRAMES: usize = 800;
 const DRAIN_LIMIT: usize = 32;
 /// A socket with more than this many datagrams waiting in a tick has a backlog.
 const BACKLOG: usize = 2;
+/// How long a stopping shard waits for its calls to be removed.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How often the sessions' counters go to the process metrics.
 const MERGE_EVERY: Duration = Duration::from_secs(1);
 
@@ -156,6 +158,8 @@ pub(crate) struct Shard {
     /// For the first shard: the process's cores, and the last CPU reading.
     cpu: Option<(usize, Instant, Duration)>,
     stop: Arc<AtomicBool>,
+    /// When the shard first saw the stop.
+    stopping: Option<Instant>,
     ready: Vec<u64>,
 }
 
@@ -195,6 +199,7 @@ impl Shard {
             monitor: Monitor::new(now, limits),
             cpu: cores.map(|c| (c, now, process_cpu())),
             stop,
+            stopping: None,
             ready: Vec::with_capacity(1024),
         })
     }
@@ -233,16 +238,36 @@ impl Shard {
         self.merge_stats();
     }
 
-    /// Applies the queued commands; false once the plane stops and no call is left.
+    /// Applies the queued commands; false once the plane stops and no call is left
+    /// (or [`STOP_WAIT`] after the stop: the calls still here are removed, their
+    /// recordings closed for the writer).
     fn commands(&mut self, grid: Instant) -> bool {
         loop {
             match self.commands.try_recv() {
                 Ok(c) => self.command(grid, c),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return !self.slots.is_empty(),
+                Err(mpsc::TryRecvError::Empty | mpsc::TryRecvError::Disconnected) => break,
             }
         }
-        !(self.stop.load(Ordering::Acquire) && self.slots.is_empty())
+        if !self.stop.load(Ordering::Acquire) {
+            return true;
+        }
+        let since = *self.stopping.get_or_insert(grid);
+        if self.slots.is_empty() {
+            return false;
+        }
+        if grid.saturating_duration_since(since) < STOP_WAIT {
+            return true;
+        }
+        tracing::warn!(
+            shard = self.index,
+            calls = self.slots.len(),
+            "media shard stopping with calls left"
+        );
+        let left: Vec<usize> = self.slots.iter().map(|(i, _)| i).collect();
+        for index in left {
+            self.remove(grid, index);
+        }
+        false
     }
 
     fn command(&mut self, grid: Instant, c: ShardCommand) {
