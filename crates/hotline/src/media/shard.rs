@@ -447,7 +447,7 @@ impl Shard {
                 }
             }
             Cmd::DropLeg => {
-                drop_leg(slot, writer, &self.poller, grid, &self.metrics);
+                drop_leg(slot, writer, &mut self.poller, grid, &self.metrics);
             }
         }
     }
@@ -468,7 +468,7 @@ impl Shard {
         drop_leg(
             &mut slot,
             &mut self.writer,
-            &self.poller,
+            &mut self.poller,
             now,
             &self.metrics,
         );
@@ -776,7 +776,7 @@ fn end_message(
 fn drop_leg(
     slot: &mut Slot,
     writer: &mut WriterPort,
-    poller: &Poller,
+    poller: &mut Poller,
     now: Instant,
     metrics: &Metrics,
 ) {

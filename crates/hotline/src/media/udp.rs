@@ -27,7 +27,9 @@ pub(crate) const DATAGRAM: usize = 1500;
 #[derive(Debug)]
 pub(crate) struct Poller {
     epoll: Epoll,
+    /// Room for an event per watched socket: one `epoll_wait` reports them all.
     events: Vec<EpollEvent>,
+    watched: usize,
 }
 
 impl Poller {
@@ -35,39 +37,48 @@ impl Poller {
         Ok(Self {
             epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
             events: vec![EpollEvent::empty(); capacity.max(16)],
+            watched: 0,
         })
     }
 
     /// Watches `socket` for input, reported with `token`.
-    pub(crate) fn add(&self, socket: &UdpSocket, token: u64) -> io::Result<()> {
+    pub(crate) fn add(&mut self, socket: &UdpSocket, token: u64) -> io::Result<()> {
         self.epoll
             .add(socket.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
-            .map_err(io::Error::from)
+            .map_err(io::Error::from)?;
+        self.watched += 1;
+        if self.events.len() < self.watched {
+            // Grown by half: not once per call.
+            let len = self.watched + self.watched / 2;
+            self.events.resize(len, EpollEvent::empty());
+        }
+        Ok(())
     }
 
     /// Stops watching `socket` (closing it would too).
-    pub(crate) fn remove(&self, socket: &UdpSocket) {
-        let _ = self.epoll.delete(socket.as_fd());
+    pub(crate) fn remove(&mut self, socket: &UdpSocket) {
+        if self.epoll.delete(socket.as_fd()).is_ok() {
+            self.watched = self.watched.saturating_sub(1);
+        }
     }
 
     /// The tokens of the sockets readable now, without waiting: `f` for each.
+    ///
+    /// One `epoll_wait` with room for every watched socket. (Level-triggered: asking
+    /// again before reading would report the same sockets again, so a loop "while the
+    /// list is full" never ends once more sockets are ready than the list holds.)
     pub(crate) fn ready(&mut self, mut f: impl FnMut(u64)) -> io::Result<usize> {
-        let mut total = 0;
-        loop {
-            let n = match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
+        let n = loop {
+            match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
-            };
-            for ev in &self.events[..n] {
-                f(ev.data());
             }
-            total += n;
-            // A full list may have left sockets out: ask again.
-            if n < self.events.len() {
-                return Ok(total);
-            }
+        };
+        for ev in &self.events[..n] {
+            f(ev.data());
         }
+        Ok(n)
     }
 }
 
@@ -213,6 +224,29 @@ mod tests {
         poller.ready(|t| tokens.push(t)).unwrap();
         assert!(tokens.is_empty());
         assert_eq!(r.drain(&rx, 64, |_, _| {}), 0);
+    }
+
+    #[test]
+    fn more_ready_sockets_than_its_first_room_are_all_reported_once() {
+        let mut poller = Poller::new(16).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sockets: Vec<UdpSocket> = (0..100)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for (i, s) in sockets.iter().enumerate() {
+            poller.add(s, i as u64).unwrap();
+            tx.send_to(&[1], s.local_addr().unwrap()).unwrap();
+        }
+        let mut tokens = Vec::new();
+        assert_eq!(poller.ready(|t| tokens.push(t)).unwrap(), 100);
+        tokens.sort_unstable();
+        assert_eq!(tokens, (0..100).collect::<Vec<u64>>());
+        for s in &sockets[..50] {
+            poller.remove(s);
+        }
+        tokens.clear();
+        assert_eq!(poller.ready(|t| tokens.push(t)).unwrap(), 50);
+        assert!(tokens.iter().all(|&t| t >= 50));
     }
 
     #[test]
