@@ -235,7 +235,7 @@ pub struct MediaConfig {
     #[serde(default)]
     pub shards: u32,
     /// `media.max_cpu_percent`: new calls are refused while the process uses more than this
-    /// share of the cores it may run on (over 250 ms). Default 85. 1 to 100.
+    /// share of the cores it may run on (over each second). Default 85. 1 to 100.
     #[serde(default = "defaults::media_max_cpu_percent")]
     pub max_cpu_percent: u32,
     /// `media.max_busy_percent`: ... or while a shard's work fills more than this share of its

@@ -186,12 +186,7 @@ impl SipTask {
                                     local: locals.toward(from.ip(), udp_local.port()),
                                     connection: None,
                                 };
-                                // Admission: the media shards' verdict, read per datagram (one atomic
-                                // load per shard) so the first INVITE after they fall behind gets 503.
-                                let refusing = media.refusing();
-                                if refusing != endpoint.is_overloaded() {
-                                    endpoint.set_overloaded(refusing);
-                                }
+                                admission(&media, &mut endpoint);
                                 // Copy: a Message keeps its buffer alive for the transaction's life.
                                 endpoint.handle_datagram(now, peer, Bytes::copy_from_slice(&buf[..n]));
                             }
@@ -220,6 +215,7 @@ impl SipTask {
                                 local: locals.toward(remote.ip(), tcp_local.port()),
                                 connection: Some(id),
                             };
+                            admission(&media, &mut endpoint);
                             endpoint.handle_message(now, peer, msg);
                         }
                         ConnEvent::Framed(id, _, Ok(Framed::Ping)) => {
@@ -401,6 +397,15 @@ fn registrar_shell(config: &Config, view: Registrations) -> RegistrarShell {
         })
         .collect();
     RegistrarShell::new(register, config.sip.retry_after_secs, view)
+}
+
+/// Admission: the media shards' verdict, read before every message (one atomic load
+/// per shard) so that the first INVITE after they fall behind gets 503.
+fn admission(media: &crate::media::MediaPlane, endpoint: &mut Endpoint) {
+    let refusing = media.refusing();
+    if refusing != endpoint.is_overloaded() {
+        endpoint.set_overloaded(refusing);
+    }
 }
 
 /// The SIP task's own small pool on the database, for REGISTER's account

@@ -19,7 +19,7 @@
 //!   the departure lateness is the shard's wake-up lateness.
 //! - Calls go to the shard with the fewest calls. A call and its operator leg are
 //!   on the same shard: the bridge relays within one loop.
-//! - [`overload`]: every shard judges its own load each 250 ms (and the first one,
+//! - [`overload`]: every shard judges its own load each second (and the first one,
 //!   the process's CPU share); while any refuses, new INVITEs get 503.
 //!
 //! Files: [`shard`] (the loop), [`udp`] (epoll and `recvmmsg`), [`writer`]

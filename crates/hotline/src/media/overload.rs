@@ -1,6 +1,6 @@
 //! Admission control, as a pure state machine: a shard reports each tick (how
 //! late it woke, how long its work took, how many sockets had a backlog) and,
-//! for the process, the CPU share it used; every [`WINDOW`] the monitor decides
+//! for the process, the CPU share it used; every [`WINDOW`] (1 s) the monitor decides
 //! whether new calls may come in. Time is passed in: tests need no clock.
 //!
 //! A shard that falls behind first shows it in these signals, long before a call
@@ -14,8 +14,11 @@
 
 use std::time::{Duration, Instant};
 
-/// How often the monitor decides.
-pub(crate) const WINDOW: Duration = Duration::from_millis(250);
+/// How often the monitor decides, over what it saw since. A second: long enough that a
+/// stall of a few ticks (a burst of call set-ups, the kernel's writeback) is not taken
+/// for overload (a socket buffers seconds of RTP; nothing is lost), short enough that
+/// a level of new calls the core cannot carry is refused within a second.
+pub(crate) const WINDOW: Duration = Duration::from_secs(1);
 /// How long every signal must stay calm before new calls come in again.
 pub(crate) const CALM: Duration = Duration::from_secs(2);
 /// The share of the limits a signal must fall under to count as calm.
@@ -251,7 +254,7 @@ mod tests {
         for (cpu, late, busy_ms, backlog, reason) in [
             (0.9, 0, 2, 0, Reason::Cpu),
             (0.3, 0, 16, 0, Reason::Busy),
-            (0.3, 4, 2, 0, Reason::Late),
+            (0.3, 10, 2, 0, Reason::Late),
             (0.3, 0, 2, 10, Reason::Backlog),
         ] {
             let mut now = Instant::now();
@@ -303,15 +306,17 @@ mod tests {
         m.cpu(0.95);
         window(&mut m, &mut now, 0, Duration::ZERO, 0);
         m.cpu(0.2);
-        for _ in 0..6 {
-            window(&mut m, &mut now, 0, Duration::ZERO, 0);
-        }
+        window(&mut m, &mut now, 0, Duration::ZERO, 0);
         m.cpu(0.9);
         window(&mut m, &mut now, 0, Duration::ZERO, 0);
         m.cpu(0.2);
-        for _ in 0..6 {
-            assert_eq!(window(&mut m, &mut now, 0, Duration::ZERO, 0), None);
-        }
+        // One calm second after the spike is not the two CALM asks for.
+        assert_eq!(window(&mut m, &mut now, 0, Duration::ZERO, 0), None);
         assert_eq!(m.refusing(), Some(Reason::Cpu));
+        let mut changed = None;
+        for _ in 0..3 {
+            changed = changed.or(window(&mut m, &mut now, 0, Duration::ZERO, 0));
+        }
+        assert_eq!(changed, Some(Transition::Admitting));
     }
 }
