@@ -242,11 +242,8 @@ impl Shard {
     /// (or [`STOP_WAIT`] after the stop: the calls still here are removed, their
     /// recordings closed for the writer).
     fn commands(&mut self, grid: Instant) -> bool {
-        loop {
-            match self.commands.try_recv() {
-                Ok(c) => self.command(grid, c),
-                Err(mpsc::TryRecvError::Empty | mpsc::TryRecvError::Disconnected) => break,
-            }
+        while let Ok(c) = self.commands.try_recv() {
+            self.command(grid, c);
         }
         if !self.stop.load(Ordering::Acquire) {
             return true;
