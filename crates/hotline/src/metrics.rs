@@ -46,6 +46,8 @@ pub(crate) struct Metrics {
     pub(crate) recording_gap_ms: Counter,
     /// INVITEs refused with 503 because the media plane was overloaded.
     pub(crate) overload_refused: Counter,
+    /// Media shard ticks given up on a panic (a bug; the shard goes on).
+    pub(crate) media_panics: Counter,
     pub(crate) active_calls: AtomicU64,
     /// Call tasks still running (shutdown waits for them to write their outcome).
     call_tasks: Arc<AtomicU64>,
@@ -82,6 +84,7 @@ impl Metrics {
             rtp_frames_skipped: Counter::default(),
             recording_gap_ms: Counter::default(),
             overload_refused: Counter::default(),
+            media_panics: Counter::default(),
             active_calls: AtomicU64::new(0),
             call_tasks: Arc::default(),
             lateness: Mutex::new(LatenessHistogram::new()),
@@ -165,6 +168,11 @@ impl Metrics {
                 "hotline_overload_refused_total",
                 "INVITEs answered 503 because the media plane was overloaded.",
                 &self.overload_refused,
+            ),
+            (
+                "hotline_media_panics_total",
+                "Media shard ticks given up because of a panic (a bug: report it).",
+                &self.media_panics,
             ),
             (
                 "hotline_rtp_send_errors_total",

@@ -166,7 +166,8 @@ pub(crate) async fn run(
             },
         );
     }
-    // The shard lets the sockets go, then the ports go back to the pool.
+    // The shard is told to let the sockets go (its next tick), and the ports go back to
+    // the pool; one still bound when a later call tries it is skipped (`RtpPorts::lease`).
     drop(c);
     drop(lease);
 }

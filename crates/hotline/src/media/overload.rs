@@ -25,6 +25,9 @@ pub(crate) const CALM: Duration = Duration::from_secs(2);
 const CALM_SHARE: f64 = 0.8;
 /// A tick later than this counts as late.
 pub(crate) const LATE_TICK: Duration = Duration::from_millis(8);
+/// The backlog share is over at least this many calls: one caller on a bursty uplink
+/// is not a shard falling behind.
+const MIN_POPULATION: u64 = 100;
 
 /// The limits (`[media]` in hotline.toml).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +49,8 @@ pub(crate) enum Reason {
     Busy,
     Late,
     Backlog,
+    /// The recording writer is behind: samples are held back in the shard.
+    Writer,
 }
 
 impl Reason {
@@ -55,6 +60,7 @@ impl Reason {
             Reason::Busy => "busy",
             Reason::Late => "late ticks",
             Reason::Backlog => "receive backlog",
+            Reason::Writer => "recording writer behind",
         }
     }
 }
@@ -75,6 +81,8 @@ pub(crate) struct Window {
     pub(crate) late_share: f64,
     pub(crate) backlog_share: f64,
     pub(crate) cpu_share: f64,
+    /// Recording writes held back in the shard at the window's end.
+    pub(crate) writer_backlog: u64,
 }
 
 /// See the [module docs](self).
@@ -88,6 +96,7 @@ pub(crate) struct Monitor {
     backlog: u64,
     calls: u64,
     cpu_share: f64,
+    writer_backlog: u64,
     refusing: Option<Reason>,
     calm_since: Option<Instant>,
     last: Window,
@@ -104,6 +113,7 @@ impl Monitor {
             backlog: 0,
             calls: 0,
             cpu_share: 0.0,
+            writer_backlog: 0,
             refusing: None,
             calm_since: None,
             last: Window::default(),
@@ -125,6 +135,11 @@ impl Monitor {
     /// The process's CPU share over the last window (0..=1 of its cores).
     pub(crate) fn cpu(&mut self, share: f64) {
         self.cpu_share = share;
+    }
+
+    /// Recording writes the shard holds back now (the writer's queue was full).
+    pub(crate) fn writer_backlog(&mut self, held: usize) {
+        self.writer_backlog = held as u64;
     }
 
     /// Whether new calls are refused, and why.
@@ -151,12 +166,12 @@ impl Monitor {
             } else {
                 f64::from(self.late) / f64::from(self.ticks)
             },
-            backlog_share: if self.calls == 0 {
-                0.0
-            } else {
-                self.backlog as f64 / self.calls as f64
-            },
+            backlog_share: self.backlog as f64
+                / self
+                    .calls
+                    .max(MIN_POPULATION * u64::from(self.ticks.max(1))) as f64,
             cpu_share: self.cpu_share,
+            writer_backlog: self.writer_backlog,
         };
         self.last = w;
         self.start = now;
@@ -171,6 +186,9 @@ impl Monitor {
             (Reason::Busy, w.busy_share, l.max_busy_share),
             (Reason::Late, w.late_share, l.max_late_share),
             (Reason::Backlog, w.backlog_share, l.max_backlog_share),
+            // Any write held back: the writer is a queue of 8192 behind. New calls
+            // would only add to what waits in memory (nothing is dropped).
+            (Reason::Writer, w.writer_backlog as f64, 0.0),
         ];
         let over = signals.iter().find(|(_, v, limit)| v > limit);
         let calm = signals.iter().all(|(_, v, limit)| *v <= limit * CALM_SHARE);
@@ -186,7 +204,8 @@ impl Monitor {
                 None
             }
             (Some(_), _) => {
-                let since = *self.calm_since.get_or_insert(now);
+                // Calm since the start of this window.
+                let since = *self.calm_since.get_or_insert(now - elapsed);
                 if now.saturating_duration_since(since) >= CALM {
                     self.refusing = None;
                     self.calm_since = None;
@@ -273,6 +292,46 @@ mod tests {
             );
             assert_eq!(m.refusing(), Some(reason));
         }
+    }
+
+    #[test]
+    fn a_held_back_recording_write_refuses_until_the_writer_catches_up() {
+        let mut now = Instant::now();
+        let mut m = Monitor::new(now, LIMITS);
+        m.writer_backlog(3);
+        let t = window(&mut m, &mut now, 0, Duration::ZERO, 0);
+        assert!(
+            matches!(
+                t,
+                Some(Transition::Refusing {
+                    reason: Reason::Writer,
+                    ..
+                })
+            ),
+            "{t:?}"
+        );
+        m.writer_backlog(0);
+        let mut changed = None;
+        for _ in 0..3 {
+            changed = changed.or(window(&mut m, &mut now, 0, Duration::ZERO, 0));
+        }
+        assert_eq!(changed, Some(Transition::Admitting));
+    }
+
+    #[test]
+    fn one_bursty_caller_on_a_quiet_shard_is_not_a_backlog() {
+        let mut now = Instant::now();
+        let mut m = Monitor::new(now, LIMITS);
+        // 2 calls, one of them with a backlog at every tick.
+        let ticks = WINDOW.as_millis().div_ceil(TICK.as_millis()) as u32;
+        let mut out = None;
+        for _ in 0..ticks {
+            m.tick(Duration::ZERO, Duration::ZERO, 1, 2);
+            now += TICK;
+            out = out.or(m.poll(now));
+        }
+        assert_eq!(out, None);
+        assert_eq!(m.refusing(), None);
     }
 
     #[test]

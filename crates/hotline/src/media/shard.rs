@@ -221,12 +221,27 @@ impl Shard {
             while due <= woke {
                 due += TICK;
             }
-            if !self.commands(grid) {
-                break;
-            }
-            let backlog = self.receive(woke);
-            self.timeouts(woke);
-            self.writer.flush();
+            // A bug in one call's media must not end every call of the shard: the
+            // tick is given up, logged and counted, and the loop goes on.
+            let tick = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if !self.commands(grid) {
+                    return None;
+                }
+                let backlog = self.receive(woke);
+                self.timeouts(woke);
+                let held = self.writer.flush();
+                self.monitor.writer_backlog(held);
+                Some(backlog)
+            }));
+            let backlog = match tick {
+                Ok(Some(backlog)) => backlog,
+                Ok(None) => break,
+                Err(_) => {
+                    self.metrics.media_panics.inc();
+                    tracing::error!(shard = self.index, "media shard tick panicked; going on");
+                    0
+                }
+            };
             if woke >= next_merge {
                 next_merge = woke + MERGE_EVERY;
                 self.merge_stats();
@@ -234,8 +249,10 @@ impl Shard {
             let busy = woke.elapsed();
             self.account(woke, lateness, busy, backlog);
         }
-        // Every call has gone: the last counters.
+        // Every call has gone: the last counters, and every held-back write to the
+        // writer (blocking is fine now: no call is left to serve).
         self.merge_stats();
+        self.writer.finish();
     }
 
     /// Applies the queued commands; false once the plane stops and no call is left
@@ -345,6 +362,8 @@ impl Shard {
                 }
             }
             Cmd::Record { recorder, spec } => {
+                // One recording at a time: one still open is closed (and noted) first.
+                end_message(slot, writer, grid, RecordEnd::Stopped, &self.metrics);
                 self.next_rec += 1;
                 let rec_key = self.next_rec;
                 let sink = RecordSink::new(1, BATCH_FRAMES);
@@ -426,6 +445,12 @@ impl Shard {
                 }
                 slot.play = None;
                 slot.bridged = true;
+                if let Some(mut old) = slot.conversation.take() {
+                    // Bridged again: the conversation recording so far is closed first.
+                    let _ = old.mixer.finish(grid, &mut old.sink);
+                    let closed = close(writer, old.key, old.sink);
+                    let _ = slot.notes.send(MediaNote::ConversationEnded { closed });
+                }
                 if let Some(recorder) = recorder {
                     self.next_rec += 1;
                     let rec_key = self.next_rec;
@@ -494,11 +519,12 @@ impl Shard {
             let n = match token % 4 {
                 CALLER_RTP => {
                     let n = match slot.caller.session.as_mut() {
-                        Some(s) => self
-                            .receiver
-                            .drain(&slot.caller.rtp, DRAIN_LIMIT, |from, b| {
-                                s.handle_rtp(now, from, b)
-                            }),
+                        Some(s) => accepted(s, |s| {
+                            self.receiver
+                                .drain(&slot.caller.rtp, DRAIN_LIMIT, |from, b| {
+                                    s.handle_rtp(now, from, b)
+                                })
+                        }),
                         // No session yet (an offerless INVITE before its ACK): dropped.
                         None => self
                             .receiver
@@ -514,9 +540,10 @@ impl Shard {
                         continue;
                     };
                     let n = match leg.session.as_mut() {
-                        Some(s) => self
-                            .receiver
-                            .drain(&leg.rtp, DRAIN_LIMIT, |from, b| s.handle_rtp(now, from, b)),
+                        Some(s) => accepted(s, |s| {
+                            self.receiver
+                                .drain(&leg.rtp, DRAIN_LIMIT, |from, b| s.handle_rtp(now, from, b))
+                        }),
                         None => self.receiver.drain(&leg.rtp, DRAIN_LIMIT, |_, _| {}),
                     };
                     if slot.bridged {
@@ -794,6 +821,14 @@ fn drop_leg(
         poller.remove(&leg.rtp);
         poller.remove(&leg.rtcp);
     }
+}
+
+/// Runs `drain` on a session; returns how many of the datagrams it took the session
+/// accepted as RTP from its source (foreign and malformed ones are not a backlog of ours).
+fn accepted(s: &mut Session, drain: impl FnOnce(&mut Session) -> usize) -> usize {
+    let before = s.stats().packets_received;
+    drain(s);
+    (s.stats().packets_received - before) as usize
 }
 
 /// Sends a sink's last samples and closes its recording in the writer.

@@ -184,6 +184,16 @@ impl WriterPort {
         self.backlog.len()
     }
 
+    /// At the shard's end: every held-back message, waiting for room as long as it takes.
+    pub(crate) fn finish(&mut self) {
+        while let Some(msg) = self.backlog.pop_front() {
+            self.stats.backlog.fetch_sub(1, Ordering::Relaxed);
+            if self.tx.send(msg).is_err() {
+                tracing::error!("recording writer gone; samples not written");
+            }
+        }
+    }
+
     fn hold(&mut self, msg: WriterMsg) {
         self.backlog.push_back(msg);
         self.stats.backlog.fetch_add(1, Ordering::Relaxed);
@@ -348,6 +358,34 @@ mod tests {
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
         assert_eq!(stats.backlog.load(Ordering::Relaxed), 0);
         drop(dir);
+    }
+
+    #[test]
+    fn finish_hands_over_every_held_back_message_in_order() {
+        let (tx, rx) = mpsc::sync_channel(2);
+        let stats = Arc::new(WriterStats::default());
+        let mut port = WriterPort {
+            tx,
+            backlog: VecDeque::new(),
+            stats: stats.clone(),
+        };
+        for i in 0..6 {
+            port.send(WriterMsg::Pcm {
+                key: 1,
+                samples: vec![i],
+            });
+        }
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while let Ok(WriterMsg::Pcm { samples, .. }) = rx.recv() {
+                seen.push(samples[0]);
+            }
+            seen
+        });
+        port.finish();
+        drop(port);
+        assert_eq!(reader.join().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(stats.backlog.load(Ordering::Relaxed), 0);
     }
 
     #[test]
