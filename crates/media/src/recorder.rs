@@ -292,17 +292,7 @@ impl Recorder {
     /// Append mono samples (a message). Buffered: no system call for most frames.
     pub fn write_frame(&mut self, samples: &[i16]) -> Result<(), RecorderError> {
         self.check(1, samples.len())?;
-        for chunk in samples.chunks(CHUNK) {
-            let mut w = self.writer.get_i16_writer(chunk.len() as u32);
-            for &s in chunk {
-                w.write_sample(s);
-            }
-            if let Err(e) = w.flush() {
-                return Err(self.fail("write", e));
-            }
-        }
-        self.frames += samples.len() as u32;
-        Ok(())
+        self.write_samples(samples, samples.len())
     }
 
     /// Append a stereo frame (a conversation): `left` is the caller, `right` the
@@ -340,6 +330,11 @@ impl Recorder {
         }
         let frames = samples.len() / channels;
         self.check(self.channels, frames)?;
+        self.write_samples(samples, frames)
+    }
+
+    /// Writes checked samples (interleaved) that make `frames` sample frames.
+    fn write_samples(&mut self, samples: &[i16], frames: usize) -> Result<(), RecorderError> {
         for chunk in samples.chunks(CHUNK) {
             let mut w = self.writer.get_i16_writer(chunk.len() as u32);
             for &s in chunk {

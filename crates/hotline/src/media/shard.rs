@@ -364,14 +364,7 @@ impl Shard {
             Cmd::Record { recorder, spec } => {
                 // One recording at a time: one still open is closed (and noted) first.
                 end_message(slot, writer, grid, RecordEnd::Stopped, &self.metrics);
-                self.next_rec += 1;
-                let rec_key = self.next_rec;
-                let sink = RecordSink::new(1, BATCH_FRAMES);
-                writer.send(WriterMsg::Open {
-                    key: rec_key,
-                    recorder,
-                    failed: sink.failure_flag(),
-                });
+                let (rec_key, sink) = open(writer, &mut self.next_rec, recorder, 1);
                 match slot.caller.session.as_mut() {
                     Some(s) => {
                         s.start_recording(grid, sink, spec);
@@ -425,14 +418,7 @@ impl Shard {
                 let Some(op) = slot.operator.as_mut().and_then(|l| l.session.as_mut()) else {
                     if let Some(recorder) = recorder {
                         // No leg to bridge: the recording ends as it starts.
-                        self.next_rec += 1;
-                        let rec_key = self.next_rec;
-                        let sink = RecordSink::new(2, BATCH_FRAMES);
-                        writer.send(WriterMsg::Open {
-                            key: rec_key,
-                            recorder,
-                            failed: sink.failure_flag(),
-                        });
+                        let (rec_key, sink) = open(writer, &mut self.next_rec, recorder, 2);
                         let closed = close(writer, rec_key, sink);
                         let _ = slot.notes.send(MediaNote::ConversationEnded { closed });
                     }
@@ -452,14 +438,7 @@ impl Shard {
                     let _ = slot.notes.send(MediaNote::ConversationEnded { closed });
                 }
                 if let Some(recorder) = recorder {
-                    self.next_rec += 1;
-                    let rec_key = self.next_rec;
-                    let sink = RecordSink::new(2, BATCH_FRAMES);
-                    writer.send(WriterMsg::Open {
-                        key: rec_key,
-                        recorder,
-                        failed: sink.failure_flag(),
-                    });
+                    let (rec_key, sink) = open(writer, &mut self.next_rec, recorder, 2);
                     slot.conversation = Some(Conversation {
                         key: rec_key,
                         mixer: ConversationMixer::new(grid),
@@ -829,6 +808,23 @@ fn accepted(s: &mut Session, drain: impl FnOnce(&mut Session) -> usize) -> usize
     let before = s.stats().packets_received;
     drain(s);
     (s.stats().packets_received - before) as usize
+}
+
+/// Opens a recording of `channels` in the writer: its key, and the sink that feeds it.
+fn open(
+    writer: &mut WriterPort,
+    next_rec: &mut u64,
+    recorder: Box<Recorder>,
+    channels: u16,
+) -> (u64, RecordSink) {
+    *next_rec += 1;
+    let sink = RecordSink::new(channels, BATCH_FRAMES);
+    writer.send(WriterMsg::Open {
+        key: *next_rec,
+        recorder,
+        failed: sink.failure_flag(),
+    });
+    (*next_rec, sink)
 }
 
 /// Sends a sink's last samples and closes its recording in the writer.
