@@ -63,6 +63,49 @@ pub struct Config {
     /// `[log]`: logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[cluster]`: several nodes behind Kamailio sharing PostgreSQL and a storage root.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: this node's place in a cluster. Empty `node_id` (the default) is the
+/// one-process hotline: SQLite or PostgreSQL, in-process queue, nothing else to start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `cluster.node_id`: this node's name, unique in the cluster (1-32 of `a-z`, `0-9`,
+    /// `-`). Set, it needs a `postgres://` `storage.database_url`; the node then keeps its
+    /// spool under `<data_dir>/nodes/<node_id>/` and its recordings under
+    /// `<data_dir>/recordings/<node_id>/`, shares registrations and the operator queue
+    /// through PostgreSQL, and adopts a dead node's unfinished recordings. Default empty.
+    #[serde(default)]
+    pub node_id: String,
+    /// `cluster.lease_secs`: a node that has not renewed its lease (every second) for this
+    /// long is dead: its queued callers are dropped from the queue, its operators' calls
+    /// end, and a surviving node adopts its unfinished recordings. Default 10.
+    #[serde(default = "defaults::cluster_lease_secs")]
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            lease_secs: defaults::cluster_lease_secs(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this node is one of a cluster.
+    pub fn enabled(&self) -> bool {
+        !self.node_id.is_empty()
+    }
+
+    /// `lease_secs` as a [`Duration`].
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
 }
 
 /// `[sip]`: the SIP listener and the limits of the SIP stack.
@@ -443,6 +486,9 @@ mod defaults {
     pub(super) fn shutdown_grace_secs() -> u64 {
         30
     }
+    pub(super) fn cluster_lease_secs() -> u64 {
+        10
+    }
     pub(super) fn log_format() -> LogFormat {
         LogFormat::Human
     }
@@ -593,6 +639,30 @@ impl Config {
         }
         if self.queue.ring_timeout_secs == 0 {
             return Err(("queue.ring_timeout_secs", "must be at least 1".to_owned()));
+        }
+        let c = &self.cluster;
+        if c.enabled() {
+            let id_ok = c.node_id.len() <= 32
+                && c
+                    .node_id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !id_ok {
+                return Err((
+                    "cluster.node_id",
+                    format!("{:?}: use 1-32 of a-z, 0-9 and -", c.node_id),
+                ));
+            }
+            if self.effective_database_url().kind() != DatabaseKind::Postgres {
+                return Err((
+                    "cluster.node_id",
+                    "a cluster node needs a postgres:// storage.database_url (nodes share it)"
+                        .to_owned(),
+                ));
+            }
+        }
+        if c.lease_secs < 2 {
+            return Err(("cluster.lease_secs", "must be at least 2".to_owned()));
         }
         Ok(())
     }

@@ -51,6 +51,7 @@ fn shipped_config_lists_every_key_in_order() {
         "[privacy]",
         "[shutdown]",
         "[log]",
+        "[cluster]",
     ];
     assert_eq!(sections, expected);
     // Every key has a comment: the line before a key is a comment or another key of the same group.

@@ -1,0 +1,58 @@
+-- Cluster mode (`cluster.node_id` set): what the nodes behind Kamailio share besides the call
+-- rows. PostgreSQL only: a one-process hotline on SQLite never reads these tables (the SQLite
+-- 0003 is a placeholder that keeps the numbering in step). Times are the database's clock
+-- (`now()`), so the nodes' own clocks never decide who is alive.
+
+-- One row per node that ever ran. A node renews `heartbeat_at` once a second; one whose
+-- heartbeat is older than `cluster.lease_secs` is dead. `started_at` (unix ms, database clock)
+-- tells one run from the next.
+CREATE TABLE cluster_nodes (
+    node_id      TEXT PRIMARY KEY,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at TIMESTAMPTZ NOT NULL
+);
+
+-- A surviving node adopted the unfinished recordings of `node_id`'s run that started at
+-- `started_at` (repaired, hashed, entered in the store). One row per dead run: the claim.
+CREATE TABLE cluster_adoptions (
+    node_id    TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    adopted_by TEXT NOT NULL,
+    adopted_at TIMESTAMPTZ NOT NULL,
+    recordings INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (node_id, started_at)
+);
+
+-- The operator queue's inputs, in order: every QueueHandle call of every node (enqueue, cancel,
+-- status, registration, offer results...). The leader applies them to the one OperatorQueue.
+CREATE TABLE queue_log (
+    seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at      TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    node_id TEXT NOT NULL,
+    input   JSONB NOT NULL
+);
+
+-- The queue leader's state after it applied `applied_seq` (one row): a checkpoint of the
+-- OperatorQueue, which node holds each queued call, and who leads. A new leader starts from it.
+CREATE TABLE queue_leader (
+    id          SMALLINT PRIMARY KEY CHECK (id = 1),
+    node_id     TEXT NOT NULL,
+    applied_seq BIGINT NOT NULL,
+    state       JSONB NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+
+-- Operators' softphone bindings, as each node's registrar holds them: a softphone registers on
+-- one node (through Kamailio, with Path) and any node can ring it.
+CREATE TABLE sip_bindings (
+    operator   TEXT NOT NULL,
+    node_id    TEXT NOT NULL,
+    contact    TEXT NOT NULL,
+    -- Path header URIs (RFC 3327), first hop first: the Route set of requests to the contact.
+    path       JSONB NOT NULL DEFAULT '[]',
+    q          REAL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (operator, node_id, contact)
+);
+CREATE INDEX sip_bindings_expires ON sip_bindings (expires_at);
