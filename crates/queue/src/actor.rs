@@ -214,9 +214,12 @@ impl QueueHandle {
     }
 }
 
-/// A [`QueueHandle`] method, on its way to the task.
+/// A [`QueueHandle`] method, on its way to the task that serves the queue: the local
+/// actor of [`spawn`], or another server of [`channel`]'s [`Requests`].
 #[derive(Debug)]
-enum Request {
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Request {
     Enqueue {
         call: CallId,
         language: Option<Language>,
@@ -252,6 +255,41 @@ enum Request {
     Snapshot {
         tx: oneshot::Sender<Snapshot>,
     },
+}
+
+/// A [`QueueHandle`] whose requests a task of the caller's serves instead of the local
+/// actor: the cluster's queue, where one leader for the whole hotline runs the
+/// [`OperatorQueue`] and every node's handle reaches it through the database.
+pub fn channel() -> (QueueHandle, Requests) {
+    let (tx, rx) = mpsc::channel(REQUESTS);
+    let (events, _) = broadcast::channel(EVENTS);
+    (
+        QueueHandle {
+            tx,
+            events: events.clone(),
+        },
+        Requests { rx, events },
+    )
+}
+
+/// The serving end of [`channel`].
+#[derive(Debug)]
+pub struct Requests {
+    rx: mpsc::Receiver<Request>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Requests {
+    /// The next request; `None` once every handle is dropped.
+    pub async fn recv(&mut self) -> Option<Request> {
+        self.rx.recv().await
+    }
+
+    /// Hands `event` to the handles' [`events`](QueueHandle::events) receivers.
+    pub fn publish(&self, event: Event) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
 }
 
 /// The task's state.

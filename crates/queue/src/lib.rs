@@ -28,12 +28,16 @@
 //!   [`PauseReason`]).
 //! - `snapshot`: [`Snapshot`] for the console.
 //! - `config`: [`QueueConfig`]; `id`: [`CallId`], [`OperatorName`], [`Language`].
-//! - `actor`: [`spawn`], [`QueueHandle`], [`CallQueueEvent`].
+//! - `checkpoint`: [`Checkpoint`], the state as plain data ([`OperatorQueue::checkpoint`],
+//!   [`OperatorQueue::restore`]) for a queue that another process carries on.
+//! - `actor`: [`spawn`], [`QueueHandle`], [`CallQueueEvent`]; [`channel`] for a handle
+//!   whose [`Requests`] another task serves (the cluster's queue).
 //! - `error`: [`QueueError`].
 //!
 //! Decisions and what is not implemented: see the crate README.
 
 mod actor;
+mod checkpoint;
 mod config;
 mod error;
 mod event;
@@ -43,7 +47,8 @@ mod queue;
 mod snapshot;
 mod strategy;
 
-pub use actor::{CallEvents, CallQueueEvent, QueueHandle, spawn};
+pub use actor::{CallEvents, CallQueueEvent, QueueHandle, Request, Requests, channel, spawn};
+pub use checkpoint::{CallPoint, Checkpoint, OperatorPoint};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use event::{Event, NoOperatorReason, OfferFailure, PauseReason};

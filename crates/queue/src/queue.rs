@@ -39,9 +39,9 @@ pub(crate) struct Waiting {
     /// Operators who declined this call: not offered it again.
     pub(crate) declined_by: Vec<OperatorName>,
     /// The last position told.
-    told: Option<u32>,
+    pub(crate) told: Option<u32>,
     /// When to tell the position again.
-    next_position: Instant,
+    pub(crate) next_position: Instant,
 }
 
 /// An offer ringing an operator.
