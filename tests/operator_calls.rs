@@ -33,16 +33,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http;
 use common::json::Json;
 use common::pcap::Timeline;
+use common::softphone::{Softphone as Peer, python};
 use common::{Config, PcapScenario, Server, Setup, workspace_root};
 
 const DOMAIN: &str = "hotline.local";
@@ -56,170 +55,6 @@ const KEY_3_AT_MS: u32 = 3_000;
 
 // ---------------------------------------------------------------------------------------
 // The softphone peer
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("PJSUA2_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/pjsua2-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no pjsua2 python at {}: run `bash tests/peers/setup.sh` (or set PJSUA2_PYTHON)",
-        path.display()
-    );
-    path
-}
-
-/// `tests/peers/operator.py` running, its JSON events collected.
-struct Peer {
-    label: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: Arc<Mutex<Vec<Json>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Peer {
-    fn start(label: &str, args: &[String]) -> Peer {
-        let mut child = Command::new(python())
-            .arg("-I")
-            .arg(workspace_root().join("tests/peers/operator.py"))
-            .args(args)
-            .current_dir(workspace_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {label}: {e}"));
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().expect("piped");
-        let ev = events.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(j) = common::json::parse(&line) {
-                    ev.lock().unwrap().push(j);
-                }
-            }
-        });
-        let err = child.stderr.take().expect("piped");
-        let log = stderr.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let stdin = child.stdin.take();
-        Peer {
-            label: label.to_owned(),
-            child,
-            stdin,
-            events,
-            stderr,
-        }
-    }
-
-    /// An operator softphone registering as `user` with `password` at the server, UDP.
-    fn operator(server: &Server, user: &str, password: &str, extra: &[&str]) -> Peer {
-        let mut args: Vec<String> = [
-            "--registrar",
-            &format!("sip:{}", server.udp),
-            "--user",
-            user,
-            "--password",
-            password,
-            "--domain",
-            DOMAIN,
-            "--timeout-s",
-            "110",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        Peer::start(user, &args)
-    }
-
-    fn events(&self) -> Vec<Json> {
-        self.events.lock().unwrap().clone()
-    }
-
-    fn find(&self, event: &str) -> Option<Json> {
-        self.events()
-            .into_iter()
-            .find(|e| e.get("event").as_str() == Some(event))
-    }
-
-    /// The first `event`, waiting up to `timeout`; panics with both sides' story.
-    #[track_caller]
-    fn wait(&self, event: &str, timeout: Duration, server: &Server) -> Json {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.find(event) {
-                return e;
-            }
-            assert!(
-                Instant::now() < end,
-                "{}: no `{event}` event in {timeout:?}\n{}\n{}",
-                self.label,
-                self.report(),
-                server.report()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn command(&mut self, line: &str) {
-        if let Some(s) = self.stdin.as_mut() {
-            let _ = writeln!(s, "{line}");
-            let _ = s.flush();
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn report(&self) -> String {
-        let events: Vec<String> = self.events().iter().map(|e| format!("{e:?}")).collect();
-        let err = self.stderr.lock().unwrap().clone();
-        let tail: String = err
-            .lines()
-            .rev()
-            .take(60)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
-        format!(
-            "--- {} events:\n{}\n--- {} stderr (tail):\n{tail}",
-            self.label,
-            events.join("\n"),
-            self.label
-        )
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.command("quit");
-            if self.wait_exit(Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Tones
@@ -432,7 +267,7 @@ fn wait_registered(server: &Server, token: &str, name: &str) {
 
 /// A registered, available operator softphone.
 fn ready_operator(server: &Server, token: &str, name: &str, extra: &[&str]) -> Peer {
-    let peer = Peer::operator(server, name, OP_PASSWORD, extra);
+    let peer = Peer::operator(server.udp, name, OP_PASSWORD, DOMAIN, extra);
     peer.wait("registered", EVENT, server);
     wait_registered(server, token, name);
     set_available(server, token, name);
@@ -763,9 +598,10 @@ fn five_wrong_passwords_lock_the_softphone_out() {
     let since = server.log_len();
     for attempt in 1..=5 {
         let mut peer = Peer::operator(
-            &server,
+            server.udp,
             "ana",
             "not-the-password",
+            DOMAIN,
             &["--exit-on-registration-failure", "--timeout-s", "20"],
         );
         let failed = peer.wait("registration_failed", EVENT, &server);
@@ -778,9 +614,10 @@ fn five_wrong_passwords_lock_the_softphone_out() {
     }
     // The right password is refused now too (for 10 minutes).
     let mut peer = Peer::operator(
-        &server,
+        server.udp,
         "ana",
         OP_PASSWORD,
+        DOMAIN,
         &["--exit-on-registration-failure", "--timeout-s", "20"],
     );
     let refused = peer.wait("registration_failed", EVENT, &server);

@@ -11,6 +11,7 @@
 pub(crate) mod http;
 pub(crate) mod json;
 pub(crate) mod pcap;
+pub(crate) mod softphone;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
@@ -453,6 +454,18 @@ impl AdminRun {
             tail(&self.output, LOG_TAIL)
         );
         &self.stdout
+    }
+}
+
+/// What a failure message shows of the servers a test runs.
+pub(crate) trait Report {
+    /// The servers' logs and settings, for a failure message.
+    fn report(&self) -> String;
+}
+
+impl Report for Server {
+    fn report(&self) -> String {
+        Server::report(self)
     }
 }
 

@@ -123,7 +123,7 @@ impl Cluster {
 
     /// Whether this node may judge others: it has renewed its own lease without a failure
     /// for at least a whole lease.
-    fn may_judge(&self) -> bool {
+    pub(crate) fn may_judge(&self) -> bool {
         lock(&self.health.healthy_since).is_some_and(|t| t.elapsed() >= self.lease)
     }
 

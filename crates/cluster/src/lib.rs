@@ -10,11 +10,17 @@
 //!   from `queue_log`, persists a checkpoint with each step, and tells each node its calls'
 //!   events by `NOTIFY`.
 //!
+//! - `bindings`: the operators' softphone bindings each node's registrar holds
+//!   (`sip_bindings`), so that any node can ring any registered operator.
+//!
 //! The tables are the store's migration `0003_cluster.sql`.
 
+mod bindings;
 mod error;
 mod lease;
+mod queue;
 
+pub use bindings::{Published, SharedBinding};
 pub use error::ClusterError;
 pub use lease::DeadRun;
 

@@ -13,12 +13,14 @@ pub mod serve;
 pub mod prompts;
 
 mod call;
+mod cluster;
 mod media;
 mod metrics;
 mod operators;
 mod recordings;
 mod registrations;
 mod rtp_ports;
+mod shared_bindings;
 mod signal;
 mod sip_task;
 mod storage;

@@ -129,6 +129,7 @@ pub async fn run(
         tracing::error!("prompt not loaded: {u}");
     }
     let assets = Arc::new(assets);
+    let cluster: Option<hotline_cluster::Cluster> = crate::cluster::connect(&config)?;
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
@@ -141,7 +142,13 @@ pub async fn run(
     }
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
     let stats = Arc::new(SipStats::default());
-    let queue = hotline_queue::spawn(config.queue.queue_config());
+    let queue = match &cluster {
+        Some(c) => c.spawn_queue(config.queue.queue_config()),
+        None => hotline_queue::spawn(config.queue.queue_config()),
+    };
+    if let Some(c) = &cluster {
+        crate::shared_bindings::spawn_publisher(c.clone(), stats.registrations.clone());
+    }
     crate::operators::spawn_registration_sync(
         stats.registrations.clone(),
         queue.clone(),
@@ -201,6 +208,7 @@ pub async fn run(
             storage,
             queue,
             media: media.clone(),
+            cluster: cluster.clone(),
         }
         .run(stop_rx),
     );

@@ -95,6 +95,8 @@ pub(crate) struct SipTask {
     pub(crate) storage: crate::storage::Storage,
     pub(crate) queue: hotline_queue::QueueHandle,
     pub(crate) media: Arc<crate::media::MediaPlane>,
+    /// Cluster mode: the other nodes' bindings (operator legs to any registered phone).
+    pub(crate) cluster: Option<hotline_cluster::Cluster>,
 }
 
 impl SipTask {
@@ -112,6 +114,7 @@ impl SipTask {
             storage,
             queue,
             media,
+            cluster,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -152,6 +155,7 @@ impl SipTask {
             queue,
             registrations: stats.registrations.clone(),
             media: media.clone(),
+            cluster,
         };
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
@@ -254,9 +258,13 @@ impl SipTask {
                         Command::Hangup(c) => endpoint.hangup(now, c),
                         Command::AcceptReinvite(c, sdp) => endpoint.accept_reinvite(now, c, sdp),
                         Command::RejectReinvite(c, code) => endpoint.reject_reinvite(now, c, code),
-                        Command::Invite { parent, call, placed } => {
+                        Command::Invite { parent, mut call, placed } => {
                             // Only for a call still in progress (its task is listening).
                             if let Some(events) = calls.get(&parent).cloned() {
+                                // A leg to another node's binding: our address toward its proxy.
+                                if call.peer.local.port() == 0 {
+                                    call.peer.local = locals.toward(call.peer.remote.ip(), udp_local.port());
+                                }
                                 let handle = endpoint.invite(now, *call);
                                 calls.insert(handle, events);
                                 let _ = placed.send(handle);
@@ -475,6 +483,7 @@ struct Shared {
     queue: hotline_queue::QueueHandle,
     registrations: crate::registrations::Registrations,
     media: Arc<crate::media::MediaPlane>,
+    cluster: Option<hotline_cluster::Cluster>,
 }
 
 fn handle_event(
@@ -507,6 +516,7 @@ fn handle_event(
                 storage: shared.storage.clone(),
                 queue: shared.queue.clone(),
                 registrations: shared.registrations.clone(),
+                cluster: shared.cluster.clone(),
             };
             let span = tracing::info_span!("call", id = inc.call.0);
             tokio::spawn(call::run(ctx, inc, rx).instrument(span));

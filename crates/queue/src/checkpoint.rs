@@ -61,11 +61,7 @@ pub struct OperatorPoint {
 
 fn rel(t: Instant, now: Instant) -> i64 {
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    if t >= now {
-        ms(t - now)
-    } else {
-        -ms(now - t)
-    }
+    if t >= now { ms(t - now) } else { -ms(now - t) }
 }
 
 fn abs(ms: i64, now: Instant) -> Instant {
@@ -134,9 +130,11 @@ impl OperatorQueue {
                     wrap_up_until_ms: until,
                     idle_since_ms: o.idle_since.map(|t| rel(t, now)),
                     missed: o.missed,
-                    paused: o.paused_reason.map(|PauseReason::MissedOffers { count, last }| {
-                        (count, last.as_str().to_owned())
-                    }),
+                    paused: o
+                        .paused_reason
+                        .map(|PauseReason::MissedOffers { count, last }| {
+                            (count, last.as_str().to_owned())
+                        }),
                 }
             })
             .collect();
@@ -243,13 +241,11 @@ mod tests {
         let mut b = OperatorQueue::restore(config, &cp, at + shift);
         assert_eq!(b.checkpoint(at + shift), a.checkpoint(at));
         assert_eq!(b.poll_timeout(), a.poll_timeout().map(|t| t + shift));
-        for (dt, f) in [
-            (5, "fail"),
-            (6, "end"),
-            (40, "tick"),
-            (70, "tick"),
-        ] {
-            let (ta, tb) = (t0 + Duration::from_secs(dt), t0 + Duration::from_secs(dt) + shift);
+        for (dt, f) in [(5, "fail"), (6, "end"), (40, "tick"), (70, "tick")] {
+            let (ta, tb) = (
+                t0 + Duration::from_secs(dt),
+                t0 + Duration::from_secs(dt) + shift,
+            );
             match f {
                 "fail" => {
                     a.offer_failed(ta, "c2".into(), "beto".into(), OfferFailure::Busy);

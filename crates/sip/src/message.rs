@@ -248,6 +248,8 @@ pub enum HeaderName {
     Unsupported,
     /// `Reason`.
     Reason,
+    /// `Path` (RFC 3327).
+    Path,
     /// Any other header.
     Other,
 }
@@ -279,6 +281,7 @@ impl HeaderName {
             3 if is!(b"via") => Self::Via,
             4 if is!(b"from") => Self::From,
             4 if is!(b"cseq") => Self::CSeq,
+            4 if is!(b"path") => Self::Path,
             5 if is!(b"route") => Self::Route,
             5 if is!(b"allow") => Self::Allow,
             5 if is!(b"event") => Self::Event,
@@ -318,6 +321,7 @@ impl HeaderName {
                 | Self::Contact
                 | Self::Route
                 | Self::RecordRoute
+                | Self::Path
                 | Self::Allow
                 | Self::Supported
                 | Self::Require

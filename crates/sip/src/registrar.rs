@@ -279,6 +279,10 @@ pub struct Registration {
     pub cseq: u32,
     /// Where the REGISTER came from.
     pub source: Peer,
+    /// The REGISTER's Path URIs (RFC 3327), first hop first, `<>` kept: the route set of
+    /// requests to its contacts (a proxy in front, e.g. Kamailio, reaches NATed phones on
+    /// the flow they registered on).
+    pub path: Vec<String>,
 }
 
 impl Registration {
@@ -315,6 +319,11 @@ impl Registration {
                     .collect::<Result<_, _>>()?,
             )
         };
+        let path = request
+            .values(HeaderName::Path)
+            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
         Ok(Self {
             aor,
             contacts,
@@ -322,6 +331,7 @@ impl Registration {
             call_id,
             cseq,
             source,
+            path,
         })
     }
 }
@@ -353,6 +363,9 @@ pub struct Binding {
     pub reg_id: Option<u32>,
     /// When it was last added or refreshed.
     pub updated_at: Instant,
+    /// The Path of the REGISTER that last set it (RFC 3327), first hop first: requests to
+    /// the contact go to the first hop with these as Route. Empty: straight to `source`.
+    pub path: Vec<String>,
 }
 
 impl Binding {
@@ -657,7 +670,12 @@ impl Registrar {
                 });
             }
             let expires = asked.min(self.config.max_expires);
-            let keepalive_at = self.interval(reg.source.transport).map(|d| now + d);
+            // Behind a proxy (Path) the proxy keeps the phone's NAT flow open, not us.
+            let keepalive_at = if reg.path.is_empty() {
+                self.interval(reg.source.transport).map(|d| now + d)
+            } else {
+                None
+            };
             let fresh = Binding {
                 id: BindingId(0),
                 contact: c.uri.clone(),
@@ -669,6 +687,7 @@ impl Registrar {
                 instance: c.instance.clone(),
                 reg_id: c.reg_id,
                 updated_at: now,
+                path: reg.path.clone(),
             };
             match entries.iter().position(|e| e.binding.matches(c)) {
                 Some(p) => {
@@ -1356,6 +1375,16 @@ impl RegisterHandler {
             Decision::Registered { bindings, .. } => {
                 for binding in bindings {
                     b = b.header("Contact", binding.contact_value(now));
+                }
+                // RFC 3327 §5.3: the Path stored is echoed when the UA supports it.
+                let supports_path = input
+                    .request
+                    .values(HeaderName::Supported)
+                    .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"path"));
+                if supports_path {
+                    for p in input.request.values(HeaderName::Path) {
+                        b = b.header("Path", String::from_utf8_lossy(p).trim());
+                    }
                 }
                 b = b.header("Date", http_date(wall));
             }

@@ -36,6 +36,7 @@ fn reg(
         call_id: call_id.into(),
         cseq,
         source: peer("198.51.100.7:40000"),
+        path: Vec::new(),
     }
 }
 
@@ -504,4 +505,43 @@ fn registration_from_a_message() {
     );
     let none = Registration::from_message(&msg("", ""), AOR.into(), source).unwrap();
     assert_eq!(none.contacts, Contacts::List(vec![]));
+}
+
+/// RFC 3327: a binding registered through a proxy keeps the Path (first hop first) as the
+/// route set of requests to it, and the proxy keeps the flow open: no keep-alive from us.
+#[test]
+fn a_binding_through_a_proxy_keeps_its_path_and_gets_no_keepalive() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(RegistrarConfig {
+        udp_keepalive: Some(Duration::from_secs(30)),
+        ..RegistrarConfig::default()
+    });
+    let via_proxy = Registration {
+        path: vec!["<sip:10.0.0.2;lr;received=sip:203.0.113.9:5062>".into()],
+        ..reg(
+            vec![contact("sip:ana@192.168.1.20:5062")],
+            Some(600),
+            "p1",
+            1,
+        )
+    };
+    let b = r.register(t0, via_proxy).unwrap();
+    assert_eq!(
+        b[0].path,
+        vec!["<sip:10.0.0.2;lr;received=sip:203.0.113.9:5062>"]
+    );
+    assert!(r.poll_keepalive(t0 + Duration::from_secs(3600)).is_none());
+    // Without a Path, the same registrar probes the contact.
+    let direct = reg(
+        vec![contact("sip:beto@192.168.1.21:5062")],
+        Some(600),
+        "p2",
+        1,
+    );
+    let mut r2 = Registrar::new(RegistrarConfig {
+        udp_keepalive: Some(Duration::from_secs(30)),
+        ..RegistrarConfig::default()
+    });
+    assert!(r2.register(t0, direct).unwrap()[0].path.is_empty());
+    assert!(r2.poll_keepalive(t0 + Duration::from_secs(31)).is_some());
 }

@@ -54,6 +54,8 @@ pub(crate) struct CallCtx {
     pub(crate) storage: Storage,
     pub(crate) queue: QueueHandle,
     pub(crate) registrations: Registrations,
+    /// Cluster mode: bindings other nodes hold.
+    pub(crate) cluster: Option<hotline_cluster::Cluster>,
 }
 
 impl CallCtx {

@@ -137,13 +137,13 @@ impl ActiveCall<'_> {
 
     /// Rings `operator`'s softphone (its best binding) with an offer for this call.
     async fn place_leg(&mut self, operator: OperatorName) {
-        let Some(binding) = self
-            .ctx
-            .registrations
-            .contacts(operator.as_str())
-            .into_iter()
-            .next()
-        else {
+        let target = crate::shared_bindings::leg_target(
+            &self.ctx.registrations,
+            self.ctx.cluster.as_ref(),
+            operator.as_str(),
+        )
+        .await;
+        let Some(target) = target else {
             tracing::info!(operator = %operator, "offered operator has no registered softphone");
             let _ = self
                 .ctx
@@ -178,12 +178,17 @@ impl ActiveCall<'_> {
             Some(Codec::Pcma) => vec![Codec::Pcma, Codec::Pcmu],
             _ => vec![Codec::Pcmu, Codec::Pcma],
         };
-        let media_ip = self
-            .ctx
-            .config
-            .rtp
-            .public_address
-            .unwrap_or(binding.source.local.ip());
+        let media_ip =
+            self.ctx
+                .config
+                .rtp
+                .public_address
+                .unwrap_or(if target.peer.local.port() == 0 {
+                    // Another node's binding: our address toward the proxy is the caller's.
+                    self.ctx.media_ip
+                } else {
+                    target.peer.local.ip()
+                });
         let local = LocalMedia {
             address: media_ip,
             port: lease.port,
@@ -200,13 +205,17 @@ impl ActiveCall<'_> {
             .to_uppercase();
         let shown = format!("{lang} {}", self.reference);
         let outgoing = OutgoingCall {
-            peer: binding.source,
-            request_uri: binding.contact.clone(),
+            peer: target.peer,
+            request_uri: target.request_uri.clone(),
             to: format!("sip:{}@{}", operator, self.ctx.config.sip.domain),
             from_user: "hotline".to_owned(),
             from_display: shown.clone(),
             sdp: Bytes::from(sdp::offer(&local)),
-            extra_headers: Vec::new(),
+            extra_headers: target
+                .route
+                .iter()
+                .map(|r| ("Route".to_owned(), r.clone()))
+                .collect(),
         };
         let (placed_tx, placed_rx) = tokio::sync::oneshot::channel();
         self.ctx

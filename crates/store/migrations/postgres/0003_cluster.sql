@@ -42,6 +42,18 @@ CREATE TABLE queue_leader (
     updated_at  TIMESTAMPTZ NOT NULL
 );
 
+-- What the leader told each node about its calls (offers, positions, connections...), in order;
+-- written in the same transaction as the checkpoint, so an event is told once or its step is
+-- redone by the next leader. Nodes read their own rows after the last seq they saw.
+CREATE TABLE queue_outbox (
+    seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    node_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    event   JSONB NOT NULL
+);
+CREATE INDEX queue_outbox_node ON queue_outbox (node_id, seq);
+
 -- Operators' softphone bindings, as each node's registrar holds them: a softphone registers on
 -- one node (through Kamailio, with Path) and any node can ring it.
 CREATE TABLE sip_bindings (

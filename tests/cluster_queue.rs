@@ -1,0 +1,357 @@
+//! One operator queue for two nodes (`[cluster]`), end to end: two `hotline serve` nodes on
+//! one PostgreSQL database, sipp callers, a pjsua2 operator softphone.
+//!
+//! 1. `the_queue_carries_on_when_its_leader_dies`: node A leads the queue; three callers
+//!    wait on node B for the operator (registered at B, paused); kill -9 A; the operator
+//!    sets herself available on B and is offered the first of the three within 5 s of the
+//!    kill; the call she takes is the one that waited longest.
+//!
+//! PostgreSQL: `postgres@127.0.0.1:5432`, a fresh database per test, dropped after it.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::http;
+use common::json::Json;
+use common::pcap::Timeline;
+use common::softphone::Softphone;
+use common::{Config, PcapScenario, Report, Server, Setup};
+
+const DOMAIN: &str = "hotline.local";
+const OP_PASSWORD: &str = "op-softphone-pw";
+const EVENT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL
+
+fn psql(database: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+        ])
+        .args(["-c", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A database for one test, dropped with it.
+struct Db {
+    name: String,
+}
+
+impl Db {
+    fn create() -> Db {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "hotline_cq_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        if let Err(e) = psql("postgres", &format!("CREATE DATABASE {name}")) {
+            panic!(
+                "PostgreSQL is needed at postgres@127.0.0.1:5432 (`bash .ci/run` sets it up): {e}"
+            );
+        }
+        Db { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes
+
+fn node_config(node: &str) -> Config {
+    Config::default().sections(&format!(
+        "[cluster]\nnode_id = \"{node}\"\nlease_secs = 3\n\
+         [queue]\nring_timeout_secs = 10\nwrap_up_secs = 0\nposition_every_secs = 0\n"
+    ))
+}
+
+fn node_setup(db: &Db, node: &str) -> Setup {
+    Setup::new(&node_config(node)).env("DATABASE_URL", &db.url())
+}
+
+/// The servers of a test, for failure messages.
+struct Nodes<'a>(Vec<&'a Server>);
+
+impl Report for Nodes<'_> {
+    fn report(&self) -> String {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("===== node {i}\n{}", s.report()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn wait_log(server: &Server, needle: &str, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if server.log().contains(needle) {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[track_caller]
+fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let r = http::request(
+        &server.http,
+        method,
+        path,
+        &headers,
+        body.map(str::as_bytes),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", server.report()));
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {}\n{}",
+        r.describe(),
+        server.report()
+    );
+    if r.text().trim().is_empty() {
+        Json::Null
+    } else {
+        r.json()
+    }
+}
+
+fn set_status(server: &Server, token: &str, name: &str, status: &str) {
+    api(
+        server,
+        "PUT",
+        &format!("/api/operators/{name}/status"),
+        token,
+        Some(&format!(r#"{{"status":"{status}"}}"#)),
+    );
+}
+
+fn queue(server: &Server, token: &str) -> Json {
+    api(server, "GET", "/api/queue", token, None)
+}
+
+/// Polls `f` until it is true or `timeout` passes.
+fn until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Press 1 (Spanish), 3 (operator), then silence until `ms` after the ACK.
+fn waiting_caller(ms: u32) -> Timeline {
+    let mut t = Timeline::new();
+    t.until(1_500).digit('1', 100);
+    t.until(3_000).digit('3', 100);
+    let now = t.now_ms() as u32;
+    t.silence(ms.saturating_sub(now));
+    t
+}
+
+// ---------------------------------------------------------------------------------------
+// 1.
+
+#[test]
+fn the_queue_carries_on_when_its_leader_dies() {
+    let db = Db::create();
+    let setup_a = node_setup(&db, "a");
+    setup_a
+        .admin(
+            &[
+                "user",
+                "add",
+                "ana",
+                "--role",
+                "operator",
+                "--password-stdin",
+            ],
+            Some(&format!("{OP_PASSWORD}\n")),
+        )
+        .expect_ok();
+    setup_a
+        .admin(
+            &[
+                "user",
+                "add",
+                "sup",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            Some("sup-password-1\n"),
+        )
+        .expect_ok();
+    let sup = setup_a
+        .admin(&["token", "create", "sup"], None)
+        .expect_ok()
+        .trim()
+        .to_owned();
+    let a = setup_a.start();
+    assert!(
+        wait_log(&a, "this node now leads the operator queue", EVENT),
+        "node a did not take the queue's lead\n{}",
+        a.report()
+    );
+    let b = node_setup(&db, "b").start();
+    let nodes = Nodes(vec![&a, &b]);
+
+    // ana registers at B and is logged in but paused: callers wait for her.
+    let ana = Softphone::operator(
+        b.udp,
+        "ana",
+        OP_PASSWORD,
+        DOMAIN,
+        &["--hangup-after-ms", "2000", "--timeout-s", "150"],
+    );
+    ana.wait("registered", EVENT, &nodes);
+    set_status(&b, &sup, "ana", "paused");
+    assert!(
+        until(EVENT, || {
+            queue(&a, &sup)
+                .get("operators")
+                .as_array()
+                .is_some_and(|ops| {
+                    ops.iter().any(|o| {
+                        o.get("name").as_str() == Some("ana")
+                            && o.get("registered") == &Json::Bool(true)
+                            && o.get("status").as_str() == Some("paused")
+                    })
+                })
+        }),
+        "ana never shown registered and paused by the queue\n{}",
+        nodes.report()
+    );
+
+    // Three callers on B, one second apart.
+    let scenario = PcapScenario::new("uac_media_pcap", &waiting_caller(60_000));
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let c = scenario.spawn(&b, 60_000);
+            thread::sleep(Duration::from_millis(1000));
+            c
+        })
+        .collect();
+    let mut waiting: Vec<String> = Vec::new();
+    assert!(
+        until(Duration::from_secs(30), || {
+            let q = queue(&b, &sup);
+            waiting = q
+                .get("waiting")
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|w| w.get("call_id").as_str().map(str::to_owned))
+                .collect();
+            waiting.len() == 3
+        }),
+        "the three callers never all waited in the queue: {waiting:?}\n{}",
+        nodes.report()
+    );
+    let first = waiting[0].clone();
+
+    // The leader dies; ana becomes available on B.
+    a.sigkill();
+    let killed = Instant::now();
+    set_status(&b, &sup, "ana", "available");
+    let incoming = ana.wait("incoming", Duration::from_secs(15), &nodes);
+    let offered_after = killed.elapsed();
+    eprintln!("kill -9 of the queue leader -> operator offered a call: {offered_after:?}");
+    assert!(
+        offered_after < Duration::from_secs(5),
+        "the operator was offered a call {offered_after:?} after the leader died (limit 5 s): \
+         {incoming:?}\n{}",
+        nodes.report()
+    );
+    assert!(
+        wait_log(&b, "this node now leads the operator queue", EVENT),
+        "node b never took the lead\n{}",
+        b.report()
+    );
+
+    // The other two still wait, in order, on the surviving node.
+    let mut left: Vec<String> = Vec::new();
+    assert!(
+        until(Duration::from_secs(5), || {
+            left = queue(&b, &sup)
+                .get("waiting")
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|w| w.get("call_id").as_str().map(str::to_owned))
+                .collect();
+            left == waiting[1..]
+        }),
+        "after the first was taken, the queue holds {left:?}, not {:?}\n{}",
+        &waiting[1..],
+        nodes.report()
+    );
+
+    // The call she took is the one that waited longest.
+    let mut operator_call = None;
+    assert!(
+        until(EVENT, || {
+            let calls = api(&b, "GET", "/api/calls?limit=10", &sup, None);
+            operator_call = calls
+                .get("calls")
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .find(|c| c.get("operator").as_str() == Some("ana"))
+                .and_then(|c| c.get("id").as_str().map(str::to_owned));
+            operator_call.is_some()
+        }),
+        "no call shows ana as its operator\n{}",
+        nodes.report()
+    );
+    assert_eq!(
+        operator_call.as_deref(),
+        Some(first.as_str()),
+        "ana took another call than the one that waited longest ({waiting:?})\n{}",
+        nodes.report()
+    );
+    ana.wait("disconnected", EVENT, &nodes);
+    drop(callers);
+    drop(scenario);
+}
