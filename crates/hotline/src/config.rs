@@ -158,6 +158,13 @@ pub struct SipConfig {
     /// `["SHA-256", "MD5"]`.
     #[serde(default = "defaults::sip_digest_algorithms")]
     pub digest_algorithms: Vec<String>,
+    /// `sip.trusted_proxies`: IP addresses of the SIP proxies in front of this node (Kamailio
+    /// in a cluster). A REGISTER from one of them that carries the proxy's Path with a
+    /// `received` parameter is counted against the phone's address there, not the proxy's:
+    /// by the digest lockout and in the fail2ban line (one attacker must not lock every
+    /// operator out, nor get the proxy banned). Default empty.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[rtp]`: media ports and the address we announce in SDP.
@@ -734,6 +741,7 @@ impl Default for SipConfig {
             tcp_idle_secs: defaults::sip_tcp_idle_secs(),
             user_agent: defaults::sip_user_agent(),
             digest_algorithms: defaults::sip_digest_algorithms(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -152,6 +152,8 @@ struct Pending {
     request: Message,
     peer: Peer,
     to_tag: String,
+    /// The phone's address behind a trusted proxy (see [`client_behind_proxy`]).
+    client: Option<std::net::IpAddr>,
 }
 
 /// The REGISTER side of the SIP task (sans-IO apart from its logs).
@@ -164,6 +166,8 @@ pub(crate) struct RegistrarShell {
     pending: HashMap<RegisterId, Pending>,
     /// OPTIONS in flight → the binding they probe.
     keepalives: HashMap<RequestId, BindingId>,
+    /// `sip.trusted_proxies`.
+    proxies: Vec<std::net::IpAddr>,
 }
 
 impl RegistrarShell {
@@ -175,7 +179,14 @@ impl RegistrarShell {
             view,
             pending: HashMap::new(),
             keepalives: HashMap::new(),
+            proxies: Vec::new(),
         }
+    }
+
+    /// The proxies whose Path tells the phone's address (`sip.trusted_proxies`).
+    pub(crate) fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.proxies = proxies;
+        self
     }
 
     /// A REGISTER from the endpoint. Answered now when it carries no
@@ -192,16 +203,22 @@ impl RegistrarShell {
         peer: Peer,
         to_tag: String,
     ) -> Option<Lookup> {
+        let client = if self.proxies.contains(&peer.remote.ip()) {
+            client_behind_proxy(&request)
+        } else {
+            None
+        };
         let pending = Pending {
             request,
             peer,
             to_tag,
+            client,
         };
         let Some(name) = self.handler.account_name(&pending.request) else {
             self.decide(now, wall, endpoint, id, &pending, None);
             return None;
         };
-        let ip = pending.peer.remote.ip();
+        let ip = pending.client.unwrap_or(pending.peer.remote.ip());
         if let Check::Locked { .. } = self.handler.lockout().check(now, ip, Some(&name)) {
             // 403 whatever the account: a brute force costs the database nothing.
             self.decide(now, wall, endpoint, id, &pending, None);
@@ -254,6 +271,7 @@ impl RegistrarShell {
             RegisterInput {
                 request: &pending.request,
                 source: pending.peer,
+                client: pending.client,
                 account,
                 to_tag: &pending.to_tag,
             },
@@ -407,6 +425,53 @@ impl RegistrarShell {
     }
 }
 
+/// The phone's address in the `received` parameter of the first Path (RFC 3327) of a
+/// REGISTER a proxy forwarded (Kamailio's `add_path_received()`:
+/// `<sip:proxy;lr;received=sip:203.0.113.9:5062>`, the value possibly %-escaped).
+fn client_behind_proxy(request: &Message) -> Option<std::net::IpAddr> {
+    let first = request
+        .values(hotline_sip::message::HeaderName::Path)
+        .next()?;
+    let first = std::str::from_utf8(first).ok()?;
+    let at = first.find(";received=")? + ";received=".len();
+    let raw: String = first[at..]
+        .chars()
+        .take_while(|c| !matches!(c, ';' | '>' | ',' | ' '))
+        .collect();
+    let value = percent_decode(&raw);
+    let value = value.trim_matches('"');
+    let hostport = value
+        .strip_prefix("sip:")
+        .or_else(|| value.strip_prefix("sips:"))
+        .unwrap_or(value);
+    let hostport = hostport.split(';').next()?;
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split(']').next()?.parse().ok();
+    }
+    hostport.split(':').next()?.parse().ok()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The nonce key: HMAC-SHA256 of a fixed label under the per-deployment
 /// secret (`<data_dir>/secret.key`, made if missing).
 pub(crate) fn nonce_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
@@ -544,6 +609,8 @@ mod tests {
         phone: Peer,
         cseq: u32,
         sent: Vec<(Peer, Bytes)>,
+        /// A Path header value to put on the REGISTERs (a proxy in front).
+        path: Option<String>,
     }
 
     impl World {
@@ -571,6 +638,7 @@ mod tests {
                 },
                 cseq: 0,
                 sent: Vec::new(),
+                path: None,
             }
         }
 
@@ -580,9 +648,12 @@ mod tests {
 
         fn register(&mut self, user: &str, auth: Option<&str>, expires: u32) -> Option<Lookup> {
             self.cseq += 1;
-            let auth = auth
+            let mut auth = auth
                 .map(|a| format!("Authorization: {a}\r\n"))
                 .unwrap_or_default();
+            if let Some(p) = &self.path {
+                auth.push_str(&format!("Path: {p}\r\n"));
+            }
             let text = format!(
                 "REGISTER sip:{DOMAIN} SIP/2.0\r\n\
                  Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKw{cseq};rport\r\n\
@@ -771,6 +842,98 @@ mod tests {
             assert_eq!(w.last_status(), 401, "{user}");
         }
         assert!(w.view.operators().is_empty());
+    }
+
+    #[test]
+    fn the_phone_behind_a_proxy_is_read_from_its_path() {
+        let reg = |path: &str| {
+            let text = format!(
+                "REGISTER sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKp\r\n\
+                 From: <sip:ana@{DOMAIN}>;tag=1\r\nTo: <sip:ana@{DOMAIN}>\r\nCall-ID: c\r\n\
+                 CSeq: 1 REGISTER\r\n{path}Content-Length: 0\r\n\r\n"
+            );
+            Message::parse_datagram(Bytes::from(text)).unwrap()
+        };
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            client_behind_proxy(&reg(
+                "Path: <sip:10.0.0.2:5070;lr;received=sip:203.0.113.9:5062>\r\n"
+            )),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_behind_proxy(&reg(
+                "Path: <sip:10.0.0.2;lr;received=sip%3A198.51.100.4%3A40000%3Btransport%3Dudp>\r\n"
+            )),
+            ip("198.51.100.4")
+        );
+        assert_eq!(
+            client_behind_proxy(&reg(
+                "Path: <sip:10.0.0.2;lr;received=sip:[2001:db8::7]:5062>\r\n"
+            )),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client_behind_proxy(&reg("Path: <sip:10.0.0.2;lr>\r\n")),
+            None
+        );
+        assert_eq!(client_behind_proxy(&reg("")), None);
+    }
+
+    /// Five wrong passwords for ana from one phone behind the proxy: with the proxy trusted
+    /// only that phone's address is locked, and beto registers through the same proxy from
+    /// another phone; untrusted, the proxy's own address is locked for everyone.
+    #[test]
+    fn a_brute_force_through_a_trusted_proxy_locks_the_phone_not_the_proxy() {
+        for trusted in [true, false] {
+            let mut w = World::new(Transport::Udp);
+            if trusted {
+                w.shell.proxies = vec![w.phone.remote.ip()];
+            }
+            w.path = Some("<sip:198.51.100.7:40000;lr;received=sip:203.0.113.9:5062>".into());
+            w.register("ana", None, 600);
+            let sent = w.drain();
+            let resp = Message::parse_datagram(sent[0].clone()).unwrap();
+            let md5 = resp
+                .headers()
+                .filter(|(n, _)| HeaderName::classify(n) == HeaderName::WwwAuthenticate)
+                .map(|(_, v)| Challenge::parse(v).unwrap())
+                .nth(1)
+                .unwrap();
+            let secrets = DigestSecrets::from_password("ana", DOMAIN, PASSWORD);
+            for nc in 1..=5 {
+                let key = ha1(md5.algorithm, "ana", DOMAIN, "wrong password");
+                let creds = md5.answer(
+                    "ana",
+                    &key,
+                    &Method::Register,
+                    &format!("sip:{DOMAIN}"),
+                    "abc",
+                    NonceCount::new(nc),
+                );
+                let lookup = w.register("ana", Some(&creds.to_string()), 600).unwrap();
+                w.answer(lookup, Account::Found(Some(secrets.clone())));
+                w.drain();
+            }
+            // beto, another phone behind the same proxy.
+            w.path = Some("<sip:198.51.100.7:40000;lr;received=sip:203.0.113.44:5062>".into());
+            let key = ha1(md5.algorithm, "beto", DOMAIN, PASSWORD);
+            let creds = md5.answer(
+                "beto",
+                &key,
+                &Method::Register,
+                &format!("sip:{DOMAIN}"),
+                "abc",
+                NonceCount::new(1),
+            );
+            let lookup = w.register("beto", Some(&creds.to_string()), 600);
+            if trusted {
+                assert!(lookup.is_some(), "beto should reach the account lookup");
+            } else {
+                assert!(lookup.is_none(), "untrusted: the proxy's address is locked");
+                assert_eq!(w.last_status(), 403);
+            }
+        }
     }
 
     #[test]

@@ -405,6 +405,7 @@ fn registrar_shell(config: &Config, view: Registrations) -> RegistrarShell {
         })
         .collect();
     RegistrarShell::new(register, config.sip.retry_after_secs, view)
+        .with_trusted_proxies(config.sip.trusted_proxies.clone())
 }
 
 /// Admission: the media shards' verdict, read before every message (one atomic load

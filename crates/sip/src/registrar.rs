@@ -16,7 +16,7 @@
 //! ```text
 //! name  = handler.account_name(&msg)            // whose HA1s to look up
 //! secrets = store lookup (None when unknown)      // the shell's, async
-//! out   = handler.handle(now, wall, RegisterInput { request, source, account: secrets, to_tag })
+//! out   = handler.handle(now, wall, RegisterInput { request, source, client: None, account: secrets, to_tag })
 //! send out.response through the REGISTER's server transaction; log out.auth_log
 //! drain handler.poll_event(), handler.poll_keepalive(now); wake at handler.poll_timeout()
 //! ```
@@ -1101,6 +1101,10 @@ pub struct RegisterInput<'a> {
     pub request: &'a Message,
     /// Where it came from.
     pub source: Peer,
+    /// The phone's own address when the REGISTER came through a trusted proxy (the
+    /// `received` of the proxy's Path): the lockout and the auth-failure line count it
+    /// instead of the proxy's. `None`: the source.
+    pub client: Option<std::net::IpAddr>,
     /// The HA1s of the account named by [`RegisterHandler::account_name`];
     /// `None` for no such account, or one that may not register.
     pub account: Option<&'a DigestSecrets>,
@@ -1275,7 +1279,7 @@ impl RegisterHandler {
         input: &RegisterInput<'_>,
     ) -> (Decision, Option<String>) {
         let request = input.request;
-        let ip = input.source.remote.ip();
+        let ip = input.client.unwrap_or(input.source.remote.ip());
         let aor_user = match self.aor_user(request) {
             Ok(Some(u)) => u,
             Ok(None) => return (Decision::NotFound, None),

@@ -73,6 +73,7 @@ impl App {
             RegisterInput {
                 request: &request,
                 source: peer,
+                client: None,
                 account: known.then_some(&self.account),
                 to_tag: &to_tag,
             },

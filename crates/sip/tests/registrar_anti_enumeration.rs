@@ -66,6 +66,7 @@ impl Attacker {
             RegisterInput {
                 request: m,
                 source: source(),
+                client: None,
                 account,
                 to_tag: "t",
             },

@@ -62,6 +62,7 @@ impl Shell {
             RegisterInput {
                 request,
                 source: phone.source,
+                client: None,
                 account,
                 to_tag: "srvtag",
             },
