@@ -1,12 +1,13 @@
-//! Cluster mode (`cluster.node_id` set): this node's [`Cluster`] handle, with its lease
-//! taken and renewed. `None` for the one-process hotline.
+//! Cluster mode (`cluster.node_id` set): this node's [`Cluster`] handle. `None` for the
+//! one-process hotline.
 
 use anyhow::Context as _;
 use hotline_cluster::Cluster;
 
 use crate::config::Config;
 
-/// Connects (lazily: a database that is away is retried) and starts the lease.
+/// Connects (lazily: a database that is away is retried). The lease starts once the
+/// migrations ran ([`Cluster::start_lease`] in `serve`).
 pub(crate) fn connect(config: &Config) -> anyhow::Result<Option<Cluster>> {
     let c = &config.cluster;
     if !c.enabled() {
@@ -15,7 +16,6 @@ pub(crate) fn connect(config: &Config) -> anyhow::Result<Option<Cluster>> {
     let url = config.effective_database_url();
     let cluster = Cluster::connect(url.as_str(), &c.node_id, c.lease())
         .context("cluster.node_id: connecting to storage.database_url")?;
-    cluster.start_lease();
     tracing::info!(node = %c.node_id, lease_secs = c.lease_secs, "cluster node");
     Ok(Some(cluster))
 }

@@ -25,7 +25,7 @@
 //!
 //! The nonce key is derived from the per-deployment secret
 //! (`<data_dir>/secret.key`): HMAC-SHA256 with a fixed label, so nonces
-//! survive a restart and every node sharing the data secret accepts them.
+//! survive a restart. In a cluster the key is bound to the node too (see [`nonce_key`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -474,7 +474,13 @@ fn percent_decode(s: &str) -> String {
 
 /// The nonce key: HMAC-SHA256 of a fixed label under the per-deployment
 /// secret (`<data_dir>/secret.key`, made if missing).
-pub(crate) fn nonce_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+///
+/// In a cluster the key is also bound to the node (`node`, `cluster.node_id`): the
+/// nonce-count replay check lives in each node's memory, so a nonce one node issued must
+/// not be good at another, where a captured REGISTER could be replayed with a fresh count.
+/// A phone whose REGISTER reaches another node (failover) gets a `stale=true` challenge
+/// and answers it at once, with no failure counted.
+pub(crate) fn nonce_key(data_dir: &Path, node: &str) -> anyhow::Result<[u8; 32]> {
     hotline_store::load_or_create_secret(data_dir)
         .context("loading the deployment secret for SIP digest nonces")?;
     let path = data_dir.join(hotline_store::privacy::SECRET_FILE);
@@ -482,7 +488,12 @@ pub(crate) fn nonce_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let secret = parse_hex32(text.trim())
         .with_context(|| format!("{}: not 64 hex digits", path.display()))?;
-    Ok(hmac_sha256(&secret, NONCE_KEY_LABEL))
+    let mut label = NONCE_KEY_LABEL.to_vec();
+    if !node.is_empty() {
+        label.extend_from_slice(b"/node/");
+        label.extend_from_slice(node.as_bytes());
+    }
+    Ok(hmac_sha256(&secret, &label))
 }
 
 fn parse_hex32(text: &str) -> Option<[u8; 32]> {
@@ -565,13 +576,18 @@ mod tests {
     #[test]
     fn the_nonce_key_is_stable_and_not_the_secret() {
         let dir = tempfile::tempdir().unwrap();
-        let a = nonce_key(dir.path()).unwrap();
-        let b = nonce_key(dir.path()).unwrap();
+        let a = nonce_key(dir.path(), "").unwrap();
+        let b = nonce_key(dir.path(), "").unwrap();
         assert_eq!(a, b, "same data dir, same key (nonces survive a restart)");
         let text = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
         assert_ne!(hex(&a), text.trim());
         let other = tempfile::tempdir().unwrap();
-        assert_ne!(nonce_key(other.path()).unwrap(), a);
+        assert_ne!(nonce_key(other.path(), "").unwrap(), a);
+        // Nodes of one cluster share the secret but not the key.
+        let node_a = nonce_key(dir.path(), "a").unwrap();
+        assert_ne!(node_a, a);
+        assert_ne!(node_a, nonce_key(dir.path(), "b").unwrap());
+        assert_eq!(node_a, nonce_key(dir.path(), "a").unwrap());
     }
 
     #[test]

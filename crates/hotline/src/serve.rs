@@ -132,6 +132,9 @@ pub async fn run(
     let cluster: Option<hotline_cluster::Cluster> = crate::cluster::connect(&config)?;
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
+    if let Some(c) = &cluster {
+        c.start_lease();
+    }
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
     let repaired = crate::recordings::repair_on_start(&config.storage.data_dir, &storage.writer);
     if repaired > 0 {
