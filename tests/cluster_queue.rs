@@ -355,3 +355,113 @@ fn the_queue_carries_on_when_its_leader_dies() {
     drop(callers);
     drop(scenario);
 }
+
+// ---------------------------------------------------------------------------------------
+// 2.
+
+/// Node B dies with a caller talking to ana and another waiting: once B's lease runs out
+/// the queue (led by A) drops B's waiting caller and frees ana.
+#[test]
+fn a_dead_nodes_calls_leave_the_queue_and_free_its_operator() {
+    let db = Db::create();
+    let setup_a = node_setup(&db, "a");
+    setup_a
+        .admin(
+            &[
+                "user",
+                "add",
+                "ana",
+                "--role",
+                "operator",
+                "--password-stdin",
+            ],
+            Some(&format!("{OP_PASSWORD}\n")),
+        )
+        .expect_ok();
+    setup_a
+        .admin(
+            &[
+                "user",
+                "add",
+                "sup",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            Some("sup-password-1\n"),
+        )
+        .expect_ok();
+    let sup = setup_a
+        .admin(&["token", "create", "sup"], None)
+        .expect_ok()
+        .trim()
+        .to_owned();
+    let a = setup_a.start();
+    assert!(
+        wait_log(&a, "this node now leads the operator queue", EVENT),
+        "node a did not take the queue's lead\n{}",
+        a.report()
+    );
+    let b = node_setup(&db, "b").start();
+    let nodes = Nodes(vec![&a, &b]);
+    let ana = Softphone::operator(b.udp, "ana", OP_PASSWORD, DOMAIN, &["--timeout-s", "150"]);
+    ana.wait("registered", EVENT, &nodes);
+    assert!(
+        until(EVENT, || {
+            queue(&a, &sup)
+                .get("operators")
+                .as_array()
+                .is_some_and(|ops| {
+                    ops.iter().any(|o| {
+                        o.get("name").as_str() == Some("ana")
+                            && o.get("registered") == &Json::Bool(true)
+                    })
+                })
+        }),
+        "ana never shown registered\n{}",
+        nodes.report()
+    );
+    set_status(&b, &sup, "ana", "available");
+
+    let scenario = PcapScenario::new("uac_media_pcap", &waiting_caller(60_000));
+    let talking = scenario.spawn(&b, 60_000);
+    ana.wait("confirmed", Duration::from_secs(30), &nodes);
+    let waiting = scenario.spawn(&b, 60_000);
+    let busy_and_one_waiting = |q: &Json| {
+        let busy = q.get("operators").as_array().is_some_and(|ops| {
+            ops.iter()
+                .any(|o| o.get("name").as_str() == Some("ana") && !o.get("current_call").is_null())
+        });
+        busy && q.get("waiting").as_array().map(<[Json]>::len) == Some(1)
+    };
+    assert!(
+        until(Duration::from_secs(20), || busy_and_one_waiting(&queue(
+            &a, &sup
+        ))),
+        "never ana busy with one caller waiting: {:?}\n{}",
+        queue(&a, &sup),
+        nodes.report()
+    );
+
+    b.sigkill();
+    let killed = Instant::now();
+    let mut last = Json::Null;
+    assert!(
+        until(Duration::from_secs(15), || {
+            last = queue(&a, &sup);
+            let free = last.get("operators").as_array().is_some_and(|ops| {
+                ops.iter().any(|o| {
+                    o.get("name").as_str() == Some("ana") && o.get("current_call").is_null()
+                })
+            });
+            free && last.get("waiting").as_array().map(<[Json]>::len) == Some(0)
+        }),
+        "B's calls still in the queue: {last:?}\n{}",
+        nodes.report()
+    );
+    eprintln!(
+        "kill -9 of the node holding the calls -> its calls out of the queue: {:?} (lease 3 s)",
+        killed.elapsed()
+    );
+    drop((talking, waiting, scenario));
+}

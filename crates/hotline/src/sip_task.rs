@@ -383,7 +383,10 @@ impl SipTask {
 /// The registrar shell for `sip.domain` (also the digest realm), its nonce
 /// key derived from the deployment secret in the data dir.
 fn registrar_shell(config: &Config, view: Registrations) -> RegistrarShell {
-    let key = match crate::registrations::nonce_key(&config.storage.data_dir, &config.cluster.node_id) {
+    let key = match crate::registrations::nonce_key(
+        &config.storage.data_dir,
+        &config.cluster.node_id,
+    ) {
         Ok(key) => key,
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "no deployment secret: digest nonces use a random key and will not survive a restart");
