@@ -26,11 +26,13 @@ pub struct SharedBinding {
     pub expires_in: Duration,
 }
 
+/// (operator, contact) → (path, q in thousandths, expiry in unix seconds).
+type Rows = BTreeMap<(String, String), (Vec<String>, Option<u32>, u64)>;
+
 /// What a node published last, to send only the differences.
 #[derive(Debug, Default)]
 pub struct Published {
-    /// (operator, contact) → (path, q, expiry rounded to the second, unix s).
-    rows: BTreeMap<(String, String), (Vec<String>, Option<u32>, u64)>,
+    rows: Rows,
 }
 
 impl Cluster {
@@ -44,7 +46,7 @@ impl Cluster {
         current: &[SharedBinding],
         now_unix: u64,
     ) -> Result<(), ClusterError> {
-        let next: BTreeMap<(String, String), (Vec<String>, Option<u32>, u64)> = current
+        let next: Rows = current
             .iter()
             .map(|b| {
                 (

@@ -100,10 +100,7 @@ impl Cluster {
                 .await?
                 .rows_affected();
                 if n == 0 {
-                    tracing::error!(
-                        node = %self.node,
-                        "another run took this node's lease: is cluster.node_id given to two nodes?"
-                    );
+                    return Err(ClusterError::LeaseTaken(self.node.clone()));
                 }
             }
         }

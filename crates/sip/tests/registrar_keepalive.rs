@@ -25,6 +25,7 @@ fn reg(aor: &str, uri: &str, source: Peer, expires: u32) -> Registration {
         call_id: format!("{aor}-{uri}"),
         cseq: 1,
         source,
+        path: Vec::new(),
     }
 }
 

@@ -12,8 +12,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use hotline_queue::{
-    CallId, CallQueueEvent, Event, NoOperatorReason, OfferFailure, OperatorQueue, QueueConfig,
-    Request, Requests, Snapshot, Status,
+    CallId, CallQueueEvent, Event, NoOperatorReason, OperatorQueue, QueueConfig, Request, Requests,
+    Snapshot,
 };
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
@@ -94,7 +94,10 @@ impl Client {
                 if self.calls.contains_key(&call) {
                     return;
                 }
-                let Some(run) = self.cluster.run_started_at() else {
+                // The cursor is known before the enqueue is logged: the call's first event
+                // is after it.
+                let (Some(run), true) = (self.cluster.run_started_at(), self.ensure_cursor().await)
+                else {
                     let _ = tx.send(nobody());
                     return;
                 };
@@ -117,7 +120,7 @@ impl Client {
             },
             Request::Status { operator, status } => Input::Status {
                 operator: operator.into_string(),
-                status: status_str(status).to_owned(),
+                status: status.as_str().to_owned(),
             },
             // The leader derives registration from the shared bindings (`sip_bindings`).
             Request::Registration { .. } => return,
@@ -139,7 +142,7 @@ impl Client {
             } => Input::Failed {
                 call: call.into_string(),
                 operator: operator.into_string(),
-                reason: failure_str(reason).to_owned(),
+                reason: reason.as_str().to_owned(),
             },
             Request::Ended { operator } => Input::Ended {
                 operator: operator.into_string(),
@@ -194,22 +197,30 @@ impl Client {
         Ok(())
     }
 
-    /// Hands the node's new events to its calls.
-    async fn read_events(&mut self, requests: &Requests) {
-        let pool = self.cluster.pool();
-        let node = self.cluster.node_id();
-        let Some(cursor) = self.cursor else {
-            // Events from before this run are for calls it does not have.
+    /// Sets the cursor at this run's start, once: events from before it are for calls this
+    /// run does not have. Whether it is set.
+    async fn ensure_cursor(&mut self) -> bool {
+        if self.cursor.is_none() {
             let max: Result<Option<i64>, _> =
                 sqlx::query_scalar("SELECT max(seq) FROM queue_outbox WHERE node_id = $1")
-                    .bind(node)
-                    .fetch_one(pool)
+                    .bind(self.cluster.node_id())
+                    .fetch_one(self.cluster.pool())
                     .await;
             if let Ok(max) = max {
                 self.cursor = Some(max.unwrap_or(0));
             }
+        }
+        self.cursor.is_some()
+    }
+
+    /// Hands the node's new events to its calls.
+    async fn read_events(&mut self, requests: &Requests) {
+        if !self.ensure_cursor().await {
             return;
-        };
+        }
+        let pool = self.cluster.pool();
+        let node = self.cluster.node_id();
+        let Some(cursor) = self.cursor else { return };
         let rows: Result<Vec<(i64, String, serde_json::Value)>, _> = sqlx::query_as(
             "SELECT seq, call_id, event FROM queue_outbox \
              WHERE node_id = $1 AND seq > $2 ORDER BY seq",
@@ -271,19 +282,6 @@ impl Client {
 fn nobody() -> CallQueueEvent {
     CallQueueEvent::NoOperator {
         reason: NoOperatorReason::NobodyLoggedIn,
-    }
-}
-
-fn status_str(s: Status) -> &'static str {
-    s.as_str()
-}
-
-fn failure_str(f: OfferFailure) -> &'static str {
-    match f {
-        OfferFailure::Declined => "declined",
-        OfferFailure::Busy => "busy",
-        OfferFailure::Unreachable => "unreachable",
-        _ => "timeout",
     }
 }
 

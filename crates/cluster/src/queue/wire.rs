@@ -84,6 +84,7 @@ impl Input {
                 operator,
                 reason,
             } => {
+                // `OfferFailure::as_str` names; anything else is a timeout ("no-answer").
                 let reason = match reason.as_str() {
                     "declined" => OfferFailure::Declined,
                     "busy" => OfferFailure::Busy,
