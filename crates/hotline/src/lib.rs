@@ -12,7 +12,9 @@ pub mod serve;
 
 pub mod prompts;
 
+mod adoption;
 mod call;
+mod layout;
 mod media;
 mod metrics;
 mod operators;

@@ -115,6 +115,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // Cluster mode (`cluster.node_id` set): this node's handle on the cluster; `None` alone.
+    let cluster: Option<hotline_cluster::Cluster> = crate::adoption::connect(&config)?;
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
         format!(
             "creating storage.data_dir {}",
@@ -132,14 +134,23 @@ pub async fn run(
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
-    let repaired = crate::recordings::repair_on_start(&config.storage.data_dir, &storage.writer);
-    if repaired > 0 {
-        tracing::warn!(
-            repaired,
-            "partial recordings repaired at start-up and entered in the store"
-        );
-    }
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
+    let layout = crate::layout::Layout::of(&config);
+    match &cluster {
+        // Lease, own repair under the node's recordings lock, adoption of dead nodes'.
+        Some(cluster) => {
+            crate::adoption::start(cluster, layout, storage.writer.clone(), metrics.clone())
+        }
+        None => {
+            let repaired = crate::recordings::repair_on_start(&layout, &storage.writer);
+            if repaired > 0 {
+                tracing::warn!(
+                    repaired,
+                    "partial recordings repaired at start-up and entered in the store"
+                );
+            }
+        }
+    }
     let stats = Arc::new(SipStats::default());
     let queue = hotline_queue::spawn(config.queue.queue_config());
     crate::operators::spawn_registration_sync(
