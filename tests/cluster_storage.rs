@@ -339,9 +339,10 @@ fn dead_node_recordings_are_adopted_once() {
     /// How long after the last recording started node a is killed.
     const KILL_AFTER_LAST: Duration = Duration::from_secs(2);
     /// The allowed difference between a kept recording and the caller's talking time at
-    /// the kill: the last second may be lost (samples reach the file every 100 ms, the
-    /// reorder buffer holds 100 ms, a loaded machine lags), never more.
-    const LOST_AT_MOST_MS: f64 = 1000.0;
+    /// the kill: the audio since the last header refresh and write (every 0.9 s of audio),
+    /// what waited to be handed to the writer (100 ms) and in the reorder buffer (100 ms),
+    /// and 300 ms for a loaded machine.
+    const LOST_AT_MOST_MS: f64 = 900.0 + 100.0 + 100.0 + 300.0;
     const OVER_AT_MOST_MS: f64 = 300.0;
 
     let db = PgDatabase::create();
@@ -356,12 +357,15 @@ fn dead_node_recordings_are_adopted_once() {
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), false));
     let calls = callers(&scenario, &a, CALLERS, GAP);
     let started = wait_log_lines(&a, &["recording a message"], CALLERS, Duration::from_secs(60));
-    assert_eq!(
-        started.len(),
-        CALLERS,
-        "not every caller reached the recording on node a\n{}",
-        a.report()
-    );
+    if started.len() != CALLERS {
+        let runs: Vec<String> = calls.into_iter().map(|c| c.stop().report()).collect();
+        panic!(
+            "{} of {CALLERS} callers reached the recording on node a within 60 s\n{}\n{}",
+            started.len(),
+            runs.join("\n"),
+            a.report()
+        );
+    }
     thread::sleep(KILL_AFTER_LAST);
     let mut a = a;
     let killed_at = unix_now();
