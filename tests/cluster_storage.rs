@@ -16,9 +16,9 @@
 //!
 //! PostgreSQL: `postgres@127.0.0.1:5432`, a fresh database per test.
 
-mod common;
 #[path = "common/cluster_pg.rs"]
 mod cluster_pg;
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -200,7 +200,10 @@ fn wav_samples(path: &Path) -> Result<(u16, Vec<i16>), String> {
         return Err(format!("{}: not a RIFF/WAVE file", path.display()));
     }
     if u32_at(4) as usize + 8 != bytes.len() {
-        return Err(format!("{}: RIFF size disagrees with the length", path.display()));
+        return Err(format!(
+            "{}: RIFF size disagrees with the length",
+            path.display()
+        ));
     }
     let mut channels = None;
     let mut i = 12;
@@ -239,7 +242,10 @@ fn speech() -> Vec<i16> {
     let path = workspace_root().join("prompts/es/information.wav");
     let (channels, samples) = wav_samples(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(channels, 1);
-    assert!(samples.len() >= 4000 + 40_000, "information.wav is too short");
+    assert!(
+        samples.len() >= 4000 + 40_000,
+        "information.wav is too short"
+    );
     samples[4000..44_000].to_vec()
 }
 
@@ -356,7 +362,12 @@ fn dead_node_recordings_are_adopted_once() {
 
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), false));
     let calls = callers(&scenario, &a, CALLERS, GAP);
-    let started = wait_log_lines(&a, &["recording a message"], CALLERS, Duration::from_secs(60));
+    let started = wait_log_lines(
+        &a,
+        &["recording a message"],
+        CALLERS,
+        Duration::from_secs(60),
+    );
     if started.len() != CALLERS {
         let runs: Vec<String> = calls.into_iter().map(|c| c.stop().report()).collect();
         panic!(
@@ -445,10 +456,16 @@ fn dead_node_recordings_are_adopted_once() {
         assert_eq!(channels, 1);
         let file_ms = samples.len() as f64 / 8.0;
         let db_ms: f64 = duration.parse().expect("duration_ms");
-        assert!((file_ms - db_ms).abs() <= 1.0, "{id}: file {file_ms} ms, row {db_ms} ms");
+        assert!(
+            (file_ms - db_ms).abs() <= 1.0,
+            "{id}: file {file_ms} ms, row {db_ms} ms"
+        );
         assert_eq!(&sha256_hex(&file), sha, "{id}: SHA-256 of the file");
         assert_eq!(
-            std::fs::metadata(&file).map(|m| m.len().to_string()).ok().as_ref(),
+            std::fs::metadata(&file)
+                .map(|m| m.len().to_string())
+                .ok()
+                .as_ref(),
             Some(bytes),
             "{id}: bytes"
         );
@@ -474,12 +491,18 @@ fn dead_node_recordings_are_adopted_once() {
     );
     assert_eq!(events[0], vec![CALLERS.to_string(), CALLERS.to_string()]);
     let claims = db.rows("SELECT node_id, adopted_by, recordings FROM cluster_adoptions");
-    assert_eq!(claims, vec![vec!["a".to_owned(), "b".to_owned(), CALLERS.to_string()]]);
+    assert_eq!(
+        claims,
+        vec![vec!["a".to_owned(), "b".to_owned(), CALLERS.to_string()]]
+    );
     assert_eq!(
         metric(&b, "hotline_cluster_adopted_recordings_total"),
         Some(CALLERS as f64)
     );
-    assert_eq!(metric(&b, "hotline_cluster_storage_errors_total"), Some(0.0));
+    assert_eq!(
+        metric(&b, "hotline_cluster_storage_errors_total"),
+        Some(0.0)
+    );
 
     // Node b's API lists them and serves a's audio from the shared root.
     let listed = get(&b, "/api/recordings?limit=50", &token);
@@ -498,9 +521,16 @@ fn dead_node_recordings_are_adopted_once() {
     let first: &Json = &recs[0];
     let id = first.get("id").as_str().expect("id").to_owned();
     let audio = get(&b, &format!("/api/recordings/{id}/audio"), &token);
-    let row = rows.iter().find(|r| r[0] == id).expect("listed id in the rows");
+    let row = rows
+        .iter()
+        .find(|r| r[0] == id)
+        .expect("listed id in the rows");
     assert_eq!(audio.status, 200, "{}", audio.describe());
-    assert_eq!(audio.body.len().to_string(), row[5], "audio of {id} from node b");
+    assert_eq!(
+        audio.body.len().to_string(),
+        row[5],
+        "audio of {id} from node b"
+    );
 
     // Node a comes back on the same data dir: it finds nothing to repair, and nothing is
     // renamed, entered or adopted twice.
@@ -555,7 +585,12 @@ fn a_starting_node_leaves_a_live_nodes_recordings_alone() {
     let a = start_node("a", &db.url(), root.path());
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), true));
     let calls = callers(&scenario, &a, CALLERS, Duration::from_millis(300));
-    let started = wait_log_lines(&a, &["recording a message"], CALLERS, Duration::from_secs(60));
+    let started = wait_log_lines(
+        &a,
+        &["recording a message"],
+        CALLERS,
+        Duration::from_secs(60),
+    );
     assert_eq!(started.len(), CALLERS, "{}", a.report());
     let a_dir = root.path().join("recordings/a");
     let (_, parts_before, _) = files(&a_dir);
@@ -722,4 +757,67 @@ fn postgres_away_spools_per_node_and_adopts_nobody() {
     }
     let live = db.rows("SELECT node_id FROM cluster_nodes WHERE heartbeat_at > now() - interval '3 seconds' ORDER BY node_id");
     assert_eq!(live, vec![vec!["a".to_owned()], vec!["b".to_owned()]]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. The recordings lock itself
+
+/// The advisory lock on a node's recordings: an adoption only tries it, the owner's repair
+/// waits for it; another node's lock is another key; a dropped guard frees it.
+#[test]
+fn recordings_lock_serializes_repair_and_adoption() {
+    let db = PgDatabase::create();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lease = Duration::from_secs(LEASE_SECS);
+    rt.block_on(async {
+        // (The pools need the runtime.)
+        let a = hotline_cluster::Cluster::connect(&db.url(), "a", lease).expect("cluster a");
+        let b = hotline_cluster::Cluster::connect(&db.url(), "b", lease).expect("cluster b");
+        // b adopts a's directory.
+        let held = b
+            .try_lock_recordings("a")
+            .await
+            .expect("database")
+            .expect("nobody holds a's lock yet");
+        assert_eq!(held.node_id(), "a");
+        // A second adopter does not get it; b's own directory is another lock.
+        let other = hotline_cluster::Cluster::connect(&db.url(), "c", lease).expect("cluster c");
+        assert!(other.try_lock_recordings("a").await.expect("db").is_none());
+        let own_b = other.try_lock_recordings("b").await.expect("db");
+        assert!(own_b.is_some(), "b's lock is not a's");
+        // a comes back: its repair waits for the adoption to end.
+        let waiter = tokio::spawn({
+            let a = a.clone();
+            async move { a.lock_recordings("a").await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !waiter.is_finished(),
+            "a's repair did not wait for the adoption"
+        );
+        held.release().await.expect("release");
+        let mine = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("a's repair got the lock once the adoption released it")
+            .expect("task")
+            .expect("database");
+        assert!(other.try_lock_recordings("a").await.expect("db").is_none());
+        // Dropped without release (a crash): the session ends, the lock with it.
+        drop(mine);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(l) = other.try_lock_recordings("a").await.expect("db") {
+                l.release().await.expect("release");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a dropped lock was not freed within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
 }
