@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use hotline_media::recorder::Finished;
+
 use crate::layout::Layout;
 
 /// A new recording id: 128 random bits in hex (unguessable, so a leaked path
@@ -169,16 +171,7 @@ pub(crate) fn repair_leftovers(
                         tracing::warn!(node = dead, path = %f.path.display(), duration_ms = f.duration_ms, sha256 = %f.sha256_hex, "recording left by a dead node repaired, kept and adopted")
                     }
                 }
-                if submit(
-                    layout,
-                    writer,
-                    &f.path,
-                    f.duration_ms,
-                    f.bytes,
-                    &f.sha256_hex,
-                    true,
-                    owner,
-                ) {
+                if submit(layout, writer, &f, true, owner) {
                     done.entered += 1;
                 }
             }
@@ -207,17 +200,13 @@ pub(crate) fn repair_leftovers(
         };
         let duration_ms = (bytes.len().saturating_sub(44) as u64 / 2) * 1000 / 8000;
         let sha = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes));
-        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-        if submit(
-            layout,
-            writer,
-            wav,
+        let f = Finished {
+            path: wav.clone(),
             duration_ms,
-            bytes.len() as u64,
-            &hex,
-            false,
-            owner,
-        ) {
+            bytes: bytes.len() as u64,
+            sha256_hex: sha.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        if submit(layout, writer, &f, false, owner) {
             done.entered += 1;
         }
     }
@@ -251,17 +240,20 @@ fn kind_of(wav: &Path) -> hotline_store::RecordingKind {
 }
 
 /// Enters a recording found on disk with its sidecar's call; whether it was submitted.
-#[allow(clippy::too_many_arguments)]
 fn submit(
     layout: &Layout,
     writer: &hotline_store::WriterHandle,
-    wav: &Path,
-    duration_ms: u64,
-    bytes: u64,
-    sha: &str,
+    found: &Finished,
     repaired: bool,
     owner: Owner<'_>,
 ) -> bool {
+    let Finished {
+        path: wav,
+        duration_ms,
+        bytes,
+        sha256_hex: sha,
+    } = found;
+    let (wav, duration_ms, bytes) = (wav.as_path(), *duration_ms, *bytes);
     let (Some(dir), Some(id)) = (wav.parent(), recording_id(wav)) else {
         return false;
     };
