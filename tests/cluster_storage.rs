@@ -14,6 +14,11 @@
 //!    `<data_dir>/nodes/<id>/spool`, every call row is in the database exactly once after,
 //!    and no node adopts the other's recordings (both leases ran out during the cut).
 //!
+//! 4. `recordings_lock_serializes_repair_and_adoption`: the advisory lock on a node's
+//!    recordings directory, directly.
+//! 5. `a_node_back_at_once_repairs_its_own_recordings`: a killed node restarted within its
+//!    lease repairs its own `.part` files under its lock; nobody adopts them.
+//!
 //! PostgreSQL: `postgres@127.0.0.1:5432`, a fresh database per test.
 
 #[path = "common/cluster_pg.rs"]
@@ -757,6 +762,92 @@ fn postgres_away_spools_per_node_and_adopts_nobody() {
     }
     let live = db.rows("SELECT node_id FROM cluster_nodes WHERE heartbeat_at > now() - interval '3 seconds' ORDER BY node_id");
     assert_eq!(live, vec![vec!["a".to_owned()], vec!["b".to_owned()]]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. A node killed and restarted at once repairs its own recordings
+
+/// a is killed mid-message and restarted at once (its new lease taken within the old one):
+/// its own start-up repair, under its lock, takes the `.part` files; b cannot adopt the old
+/// run once a's new run replaced it. Every recording is entered once, tagged `repaired` only.
+#[test]
+fn a_node_back_at_once_repairs_its_own_recordings() {
+    const CALLERS: usize = 3;
+    let db = PgDatabase::create();
+    let root = tempfile::Builder::new()
+        .prefix("hotline-cluster-root-")
+        .tempdir()
+        .expect("storage root");
+    let mut a = start_node("a", &db.url(), root.path());
+    let b = start_node("b", &db.url(), root.path());
+    let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), false));
+    let calls = callers(&scenario, &a, CALLERS, Duration::from_millis(300));
+    let started = wait_log_lines(
+        &a,
+        &["recording a message"],
+        CALLERS,
+        Duration::from_secs(60),
+    );
+    assert_eq!(started.len(), CALLERS, "{}", a.report());
+    thread::sleep(Duration::from_secs(2));
+    a.sigkill();
+    let kill = Instant::now();
+    assert!(a.wait_exit(Duration::from_secs(10)).is_some());
+    let a_dir = root.path().join("recordings/a");
+    let (_, parts, _) = files(&a_dir);
+    assert_eq!(parts.len(), CALLERS, "{parts:?}");
+
+    let a2 = start_node("a", &db.url(), root.path());
+    let back_after = kill.elapsed();
+    assert!(
+        back_after < Duration::from_secs(LEASE_SECS),
+        "premise: a's new lease {back_after:?} after the kill, not within the {LEASE_SECS} s \
+         lease (machine too slow for this test)"
+    );
+    eprintln!("kill -> a's new lease: {back_after:?}");
+    for c in calls {
+        let _ = c.stop();
+    }
+    let repaired = wait_log_line(
+        &a2,
+        &["recordings of an earlier run repaired"],
+        Duration::from_secs(20),
+    )
+    .unwrap_or_else(|| panic!("a did not repair its own recordings\n{}", a2.report()));
+    assert_eq!(
+        field(&repaired, "repaired"),
+        Some(CALLERS.to_string().as_str()),
+        "{repaired}"
+    );
+    let n = wait_value(
+        &db,
+        "SELECT count(*) FROM recordings",
+        Duration::from_secs(15),
+        |v| v == CALLERS.to_string(),
+    );
+    assert_eq!(n, CALLERS.to_string());
+    // Past the time b would need to judge and adopt a's old run (bounded).
+    let until = Instant::now() + Duration::from_secs(2 * LEASE_SECS + 2);
+    while Instant::now() < until {
+        thread::sleep(Duration::from_millis(200));
+    }
+    let rows = db.rows("SELECT id, tags::text FROM recordings ORDER BY id");
+    assert_eq!(rows.len(), CALLERS, "{rows:?}");
+    for r in &rows {
+        assert!(
+            r[1].contains("\"repaired\"") && !r[1].contains("\"adopted\""),
+            "recording {} tagged {}",
+            r[0],
+            r[1]
+        );
+    }
+    assert_eq!(db.rows("SELECT count(*) FROM cluster_adoptions")[0][0], "0");
+    assert_eq!(metric(&b, "hotline_cluster_adoptions_total"), Some(0.0));
+    let (wavs, parts, sidecars) = files(&a_dir);
+    assert!(
+        wavs.len() == CALLERS && parts.is_empty() && sidecars.is_empty(),
+        "{wavs:?} {parts:?} {sidecars:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

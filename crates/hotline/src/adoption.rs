@@ -223,12 +223,22 @@ async fn adopt(
     }
     waiting.remove(&(run.node_id.clone(), run.started_at));
     let began = Instant::now();
-    tracing::warn!(
-        node = dead,
-        started_at = run.started_at,
-        by = cluster.node_id(),
-        "adopting the unfinished recordings of a dead node"
-    );
+    if found.is_empty() {
+        // A node stopped cleanly (or one that had nothing open): its run is closed, quietly.
+        tracing::info!(
+            node = dead,
+            started_at = run.started_at,
+            "a node's lease ran out with no unfinished recordings; its run is marked adopted"
+        );
+    } else {
+        tracing::warn!(
+            node = dead,
+            started_at = run.started_at,
+            by = cluster.node_id(),
+            parts = found.parts.len(),
+            "adopting the unfinished recordings of a dead node"
+        );
+    }
     // Again, under the lock: what is there now.
     let found = list(&dir, lease).await.unwrap_or_else(|| {
         // Nothing listed: nothing repaired now; the node's own repair takes it when it
