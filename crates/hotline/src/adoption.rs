@@ -52,15 +52,34 @@ pub(crate) fn connect(config: &Config) -> anyhow::Result<Option<Cluster>> {
     Ok(Some(cluster))
 }
 
+/// At start, before calls are taken: the one-process hotline repairs what a crash left in its
+/// recordings (at once); a cluster node starts its lease, its own repair and adoption
+/// ([`start`]).
+pub(crate) fn start_storage(
+    cluster: Option<&Cluster>,
+    config: &Config,
+    writer: &WriterHandle,
+    metrics: &Arc<Metrics>,
+) {
+    let layout = Layout::of(config);
+    match cluster {
+        Some(cluster) => start(cluster, layout, writer.clone(), metrics.clone()),
+        None => {
+            let repaired = recordings::repair_on_start(&layout, writer);
+            if repaired > 0 {
+                tracing::warn!(
+                    repaired,
+                    "partial recordings repaired at start-up and entered in the store"
+                );
+            }
+        }
+    }
+}
+
 /// Starts a cluster node's storage side: its lease, the repair of what its earlier run left
 /// (listed now, before calls are taken; repaired under the lock in a task) and the adoption
 /// task. Call before the SIP task takes calls.
-pub(crate) fn start(
-    cluster: &Cluster,
-    layout: Layout,
-    writer: WriterHandle,
-    metrics: Arc<Metrics>,
-) {
+fn start(cluster: &Cluster, layout: Layout, writer: WriterHandle, metrics: Arc<Metrics>) {
     cluster.start_lease();
     let own = recordings::leftovers(&layout.own_recordings(), Duration::ZERO, SystemTime::now());
     tokio::spawn(repair_own(

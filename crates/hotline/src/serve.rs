@@ -135,22 +135,8 @@ pub async fn run(
     crate::storage::migrate_or_retry(store.clone()).await;
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
-    let layout = crate::layout::Layout::of(&config);
-    match &cluster {
-        // Lease, own repair under the node's recordings lock, adoption of dead nodes'.
-        Some(cluster) => {
-            crate::adoption::start(cluster, layout, storage.writer.clone(), metrics.clone())
-        }
-        None => {
-            let repaired = crate::recordings::repair_on_start(&layout, &storage.writer);
-            if repaired > 0 {
-                tracing::warn!(
-                    repaired,
-                    "partial recordings repaired at start-up and entered in the store"
-                );
-            }
-        }
-    }
+    // Start-up repair of this node's recordings; in a cluster also the lease and adoption.
+    crate::adoption::start_storage(cluster.as_ref(), &config, &storage.writer, &metrics);
     let stats = Arc::new(SipStats::default());
     let queue = hotline_queue::spawn(config.queue.queue_config());
     crate::operators::spawn_registration_sync(
