@@ -4,6 +4,8 @@
 //! - `lease`: each node renews a lease once a second ([`Cluster::start_lease`]); a node whose
 //!   lease ran out is dead ([`Cluster::dead_runs`]). The database's clock decides, never a
 //!   node's.
+//! - `recordings_lock`: an advisory lock per node's recordings directory, so that a node's
+//!   start-up repair and a survivor's adoption of the same directory never run at once.
 //! - `queue`: one operator queue for the whole hotline behind the same
 //!   [`QueueHandle`](hotline_queue::QueueHandle): a leader elected by an advisory lock runs
 //!   the pure [`OperatorQueue`](hotline_queue::OperatorQueue), reads every node's inputs
@@ -19,10 +21,12 @@ mod bindings;
 mod error;
 mod lease;
 mod queue;
+mod recordings_lock;
 
 pub use bindings::{Published, SharedBinding};
 pub use error::ClusterError;
 pub use lease::DeadRun;
+pub use recordings_lock::RecordingsLock;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,8 +6,8 @@ use hotline_cluster::Cluster;
 
 use crate::config::Config;
 
-/// Connects (lazily: a database that is away is retried). The lease starts once the
-/// migrations ran ([`Cluster::start_lease`] in `serve`).
+/// Connects (lazily: a database that is away is retried). The lease starts with the
+/// storage side, once the migrations ran (`adoption::start_storage`).
 pub(crate) fn connect(config: &Config) -> anyhow::Result<Option<Cluster>> {
     let c = &config.cluster;
     if !c.enabled() {

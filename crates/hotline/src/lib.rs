@@ -12,8 +12,10 @@ pub mod serve;
 
 pub mod prompts;
 
+mod adoption;
 mod call;
 mod cluster;
+mod layout;
 mod media;
 mod metrics;
 mod operators;

@@ -48,6 +48,12 @@ pub(crate) struct Metrics {
     pub(crate) overload_refused: Counter,
     /// Media shard ticks given up on a panic (a bug; the shard goes on).
     pub(crate) media_panics: Counter,
+    /// Cluster: dead nodes' runs whose unfinished recordings this node adopted.
+    pub(crate) cluster_adoptions: Counter,
+    /// Cluster: recordings of dead nodes this node adopted (entered in the store).
+    pub(crate) cluster_adopted_recordings: Counter,
+    /// Cluster: failures of the recordings lock, adoption claims and repairs.
+    pub(crate) cluster_storage_errors: Counter,
     pub(crate) active_calls: AtomicU64,
     /// Call tasks still running (shutdown waits for them to write their outcome).
     call_tasks: Arc<AtomicU64>,
@@ -85,6 +91,9 @@ impl Metrics {
             recording_gap_ms: Counter::default(),
             overload_refused: Counter::default(),
             media_panics: Counter::default(),
+            cluster_adoptions: Counter::default(),
+            cluster_adopted_recordings: Counter::default(),
+            cluster_storage_errors: Counter::default(),
             active_calls: AtomicU64::new(0),
             call_tasks: Arc::default(),
             lateness: Mutex::new(LatenessHistogram::new()),
@@ -173,6 +182,21 @@ impl Metrics {
                 "hotline_media_panics_total",
                 "Media shard ticks given up because of a panic (a bug: report it).",
                 &self.media_panics,
+            ),
+            (
+                "hotline_cluster_adoptions_total",
+                "Dead cluster nodes' runs whose unfinished recordings this node adopted.",
+                &self.cluster_adoptions,
+            ),
+            (
+                "hotline_cluster_adopted_recordings_total",
+                "Recordings of dead cluster nodes this node repaired and entered in the store.",
+                &self.cluster_adopted_recordings,
+            ),
+            (
+                "hotline_cluster_storage_errors_total",
+                "Cluster storage failures: recordings lock, adoption claim, repair (see the log).",
+                &self.cluster_storage_errors,
             ),
             (
                 "hotline_rtp_send_errors_total",

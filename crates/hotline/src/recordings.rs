@@ -1,44 +1,20 @@
-//! Where recordings live (`<data_dir>/recordings/YYYY/MM/DD/<id>.wav`) and the
-//! start-up repair of `.part` files a crash left behind.
+//! Recordings on disk: ids, the `.call` sidecar that ties a recording to its call, and the
+//! repair of what an interrupted run left behind (`.part` files, finished files whose row
+//! was never submitted) — at start for the node's own directory, and for a dead cluster node's
+//! directory by the survivor that adopts it (`adoption.rs`). Where the directories are:
+//! `layout.rs`.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-/// The recordings root.
-pub(crate) fn root(data_dir: &Path) -> PathBuf {
-    data_dir.join("recordings")
-}
+use hotline_media::recorder::Finished;
 
-/// `<data_dir>/recordings/YYYY/MM/DD` for the UTC day of `at`.
-pub(crate) fn day_dir(data_dir: &Path, at: SystemTime) -> PathBuf {
-    let days = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let (y, m, d) = civil_from_days(days);
-    root(data_dir)
-        .join(format!("{y:04}"))
-        .join(format!("{m:02}"))
-        .join(format!("{d:02}"))
-}
+use crate::layout::Layout;
 
 /// A new recording id: 128 random bits in hex (unguessable, so a leaked path
 /// does not lead to other recordings).
 pub(crate) fn new_id() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The sidecar written next to a recording when it starts: which call it
@@ -78,52 +54,175 @@ fn read_sidecar(dir: &Path, id: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Repairs every `.part` under the recordings root (a crash or `kill -9`
-/// mid-message): each is kept, made playable, reported, and entered in the
-/// store with the call it belongs to (from its sidecar), tagged `repaired`.
-/// A finished `.wav` whose sidecar is still there (a crash between finishing and
-/// submitting its row) is entered too; the insert is idempotent.
-pub(crate) fn repair_on_start(data_dir: &Path, writer: &hotline_store::WriterHandle) -> usize {
-    let root = root(data_dir);
-    let mut repaired = 0;
-    for r in hotline_media::recorder::scan_and_repair(&root) {
-        match r {
-            Ok(done) => {
-                repaired += 1;
-                tracing::warn!(path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256_hex, "recording left by an interrupted call repaired and kept");
-                submit(
-                    data_dir,
-                    writer,
-                    &done.path,
-                    done.duration_ms,
-                    done.bytes,
-                    &done.sha256_hex,
-                    true,
-                );
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "a partial recording could not be repaired; kept as is")
+/// What an interrupted run left in a recordings directory.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Leftovers {
+    /// `.wav.part` files: recordings cut by a crash, to repair.
+    pub(crate) parts: Vec<PathBuf>,
+    /// Finished `.wav` files whose `.call` sidecar is still there (a crash between finishing
+    /// and submitting the row).
+    pub(crate) finished: Vec<PathBuf>,
+    /// Files of either kind written within the quiet time: perhaps still being written, so
+    /// left alone.
+    pub(crate) fresh: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    /// Nothing to repair or enter.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parts.is_empty() && self.finished.is_empty()
+    }
+}
+
+/// Lists the leftovers under `dir` (recursively). A file modified less than `quiet` before
+/// `now` goes to [`Leftovers::fresh`] instead (`Duration::ZERO`: none is fresh).
+pub(crate) fn leftovers(dir: &Path, quiet: Duration, now: SystemTime) -> Leftovers {
+    let is_fresh = |p: &Path| {
+        !quiet.is_zero()
+            && std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                // A file "modified in the future" (clocks of the file server and this node
+                // apart) counts as fresh: better late than a file still being written.
+                .map(|t| now.duration_since(t).map_or(true, |age| age < quiet))
+                .unwrap_or(false)
+    };
+    let mut out = Leftovers::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                stack.push(p);
+            } else if !kind.is_file() {
+                continue;
+            } else if name.ends_with(hotline_media::recorder::PART_SUFFIX) {
+                if is_fresh(&p) {
+                    out.fresh.push(p);
+                } else {
+                    out.parts.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "call") {
+                let wav = p.with_extension("wav");
+                if wav.is_file() {
+                    if is_fresh(&wav) {
+                        out.fresh.push(wav);
+                    } else {
+                        out.finished.push(wav);
+                    }
+                }
             }
         }
     }
-    for wav in leftover_sidecars(&root) {
-        let Ok(bytes) = std::fs::read(&wav) else {
+    out.parts.sort();
+    out.finished.sort();
+    out.fresh.sort();
+    out
+}
+
+/// Who enters a repaired recording: its own node, or a survivor adopting a dead node's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owner<'a> {
+    /// The node that recorded it (or the one-process hotline).
+    Own,
+    /// Node `by` adopts the recordings of the dead node `dead`.
+    Adopted { by: &'a str, dead: &'a str },
+}
+
+/// What a repair did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Repaired {
+    /// `.part` files repaired and kept.
+    pub(crate) repaired: usize,
+    /// Recordings submitted to the store (repaired ones and finished ones with a sidecar).
+    pub(crate) entered: usize,
+    /// Files that could not be repaired or read (kept as they are, logged).
+    pub(crate) failed: usize,
+}
+
+/// Repairs the `.part` files of `found` that are still there (another repair may have taken
+/// some in the meantime), hashes them, and enters them and `found`'s finished files in the
+/// store with the call each belongs to (its sidecar): tagged `repaired` (and `adopted`, with
+/// a `recording-adopted` call event, for an adoption). The stored path is relative to the
+/// layout's root. The caller makes sure no other repair of `dir` runs at once.
+pub(crate) fn repair_leftovers(
+    layout: &Layout,
+    dir: &Path,
+    found: &Leftovers,
+    writer: &hotline_store::WriterHandle,
+    owner: Owner<'_>,
+) -> Repaired {
+    let mut done = Repaired::default();
+    let wanted = |p: &Path| found.parts.iter().any(|q| q == p);
+    for r in hotline_media::recorder::scan_and_repair_with(dir, wanted) {
+        match r {
+            Ok(f) => {
+                done.repaired += 1;
+                match owner {
+                    Owner::Own => {
+                        tracing::warn!(path = %f.path.display(), duration_ms = f.duration_ms, sha256 = %f.sha256_hex, "recording left by an interrupted call repaired and kept")
+                    }
+                    Owner::Adopted { dead, .. } => {
+                        tracing::warn!(node = dead, path = %f.path.display(), duration_ms = f.duration_ms, sha256 = %f.sha256_hex, "recording left by a dead node repaired, kept and adopted")
+                    }
+                }
+                if submit(layout, writer, &f, true, owner) {
+                    done.entered += 1;
+                }
+            }
+            Err(e) => {
+                done.failed += 1;
+                tracing::error!(error = %e, "a partial recording could not be repaired; kept as is");
+            }
+        }
+    }
+    for wav in &found.finished {
+        let Some(dir) = wav.parent() else { continue };
+        let Some(id) = recording_id(wav) else {
             continue;
+        };
+        if !sidecar(dir, &id).exists() {
+            // Entered by another repair since it was found.
+            continue;
+        }
+        let bytes = match std::fs::read(wav) {
+            Ok(b) => b,
+            Err(e) => {
+                done.failed += 1;
+                tracing::error!(path = %wav.display(), error = %e, "a finished recording could not be read; not entered");
+                continue;
+            }
         };
         let duration_ms = (bytes.len().saturating_sub(44) as u64 / 2) * 1000 / 8000;
         let sha = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes));
-        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-        submit(
-            data_dir,
-            writer,
-            &wav,
+        let f = Finished {
+            path: wav.clone(),
             duration_ms,
-            bytes.len() as u64,
-            &hex,
-            false,
-        );
+            bytes: bytes.len() as u64,
+            sha256_hex: sha.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        if submit(layout, writer, &f, false, owner) {
+            done.entered += 1;
+        }
     }
-    repaired
+    done
+}
+
+/// Repairs every `.part` under the node's own recordings (a crash or `kill -9` mid-message;
+/// the whole `recordings/` tree for the one-process hotline): each is kept, made playable,
+/// reported, and entered in the store with the call it belongs to (from its sidecar), tagged
+/// `repaired`. A finished `.wav` whose sidecar is still there (a crash between finishing and
+/// submitting its row) is entered too; the insert is idempotent. Returns the `.part` files
+/// repaired.
+pub(crate) fn repair_on_start(layout: &Layout, writer: &hotline_store::WriterHandle) -> usize {
+    let dir = layout.own_recordings();
+    let found = leftovers(&dir, Duration::ZERO, SystemTime::now());
+    repair_leftovers(layout, &dir, &found, writer, Owner::Own).repaired
 }
 
 /// A conversation with an operator is recorded in two channels (caller, operator); a
@@ -140,23 +239,42 @@ fn kind_of(wav: &Path) -> hotline_store::RecordingKind {
     }
 }
 
+/// Enters a recording found on disk with its sidecar's call; whether it was submitted.
 fn submit(
-    data_dir: &Path,
+    layout: &Layout,
     writer: &hotline_store::WriterHandle,
-    wav: &Path,
-    duration_ms: u64,
-    bytes: u64,
-    sha: &str,
+    found: &Finished,
     repaired: bool,
-) {
+    owner: Owner<'_>,
+) -> bool {
+    let Finished {
+        path: wav,
+        duration_ms,
+        bytes,
+        sha256_hex: sha,
+    } = found;
+    let (wav, duration_ms, bytes) = (wav.as_path(), *duration_ms, *bytes);
     let (Some(dir), Some(id)) = (wav.parent(), recording_id(wav)) else {
-        return;
+        return false;
     };
     let Some(call_id) = read_sidecar(dir, &id) else {
         tracing::warn!(path = %wav.display(), "recording without its call sidecar: kept on disk, not in the store");
-        return;
+        return false;
     };
-    let path = wav.strip_prefix(data_dir).unwrap_or(wav);
+    let path = wav.strip_prefix(layout.root()).unwrap_or(wav);
+    let mut tags = Vec::new();
+    if repaired {
+        tags.push("repaired".to_owned());
+    }
+    if let Owner::Adopted { by, dead } = owner {
+        tags.push("adopted".to_owned());
+        writer.add_call_event(
+            &call_id,
+            hotline_store::Timestamp::now(),
+            "recording-adopted",
+            &format!("recording {id} ({duration_ms} ms) of node {dead} adopted by node {by}"),
+        );
+    }
     writer.insert_recording(hotline_store::NewRecording {
         id,
         call_id,
@@ -167,54 +285,82 @@ fn submit(
         bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
         sha256: sha.to_owned(),
         status: hotline_store::RecordingStatus::New,
-        tags: if repaired {
-            vec!["repaired".into()]
-        } else {
-            Vec::new()
-        },
+        tags,
         notes: String::new(),
     });
     remove_sidecar(wav);
-}
-
-/// `.wav` files whose `.call` sidecar is still present.
-fn leftover_sidecars(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let Ok(kind) = e.file_type() else { continue };
-            if kind.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "call") {
-                let wav = p.with_extension("wav");
-                if wav.is_file() {
-                    out.push(wav);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Makes `<dir>/<id>.wav.part` (a few bytes) and its sidecar.
+    fn part(dir: &Path, id: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let p = dir.join(format!("{id}.wav.part"));
+        std::fs::write(&p, b"RIFF").expect("write part");
+        write_sidecar(dir, id, "call-1").expect("sidecar");
+        p
+    }
+
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        let p = day_dir(
-            Path::new("/d"),
-            UNIX_EPOCH + std::time::Duration::from_secs(1_795_910_400),
+    fn a_node_finds_only_its_own_leftovers() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let a = Layout::new(root.path(), "a");
+        let b = Layout::new(root.path(), "b");
+        let day = |l: &Layout| l.day_dir(SystemTime::now());
+        let pa = part(&day(&a), "aaaa");
+        let pb = part(&day(&b), "bbbb");
+        let finished_b = day(&b).join("cccc.wav");
+        std::fs::write(&finished_b, b"RIFF").expect("wav");
+        write_sidecar(&day(&b), "cccc", "call-2").expect("sidecar");
+
+        let later = SystemTime::now() + Duration::from_secs(60);
+        let found_a = leftovers(&a.own_recordings(), Duration::ZERO, later);
+        assert_eq!(found_a.parts, vec![pa.clone()]);
+        assert!(found_a.finished.is_empty() && found_a.fresh.is_empty());
+        let found_b = leftovers(&b.own_recordings(), Duration::ZERO, later);
+        assert_eq!(found_b.parts, vec![pb.clone()]);
+        assert_eq!(found_b.finished, vec![finished_b]);
+        // What a survivor sees of b is b's directory, not a's.
+        let of_b = leftovers(
+            &a.recordings_of("b").expect("node id"),
+            Duration::ZERO,
+            later,
         );
-        assert_eq!(p, Path::new("/d/recordings/2026/11/29"));
+        assert_eq!(of_b, found_b);
+        assert!(pa.exists() && pb.exists(), "listing touches nothing");
+    }
+
+    #[test]
+    fn files_written_within_the_quiet_time_are_left_alone() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let b = Layout::new(root.path(), "b");
+        let p = part(&b.day_dir(SystemTime::now()), "bbbb");
+        let lease = Duration::from_secs(3);
+        // Just written: perhaps a live node's recording in progress.
+        let now = leftovers(&b.own_recordings(), lease, SystemTime::now());
+        assert!(now.parts.is_empty(), "{now:?}");
+        assert_eq!(now.fresh, vec![p.clone()]);
+        // Untouched for longer than the lease: left by a dead run.
+        let later = leftovers(
+            &b.own_recordings(),
+            lease,
+            SystemTime::now() + Duration::from_secs(10),
+        );
+        assert_eq!(later.parts, vec![p]);
+        assert!(later.fresh.is_empty());
+    }
+
+    #[test]
+    fn the_one_process_hotline_repairs_the_whole_recordings_tree() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let single = Layout::new(root.path(), "");
+        let p = part(&single.day_dir(SystemTime::now()), "dddd");
+        assert!(p.starts_with(root.path().join("recordings")));
+        let found = leftovers(&single.own_recordings(), Duration::ZERO, SystemTime::now());
+        assert_eq!(found.parts, vec![p]);
     }
 }

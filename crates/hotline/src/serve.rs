@@ -132,18 +132,10 @@ pub async fn run(
     let cluster: Option<hotline_cluster::Cluster> = crate::cluster::connect(&config)?;
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
-    if let Some(c) = &cluster {
-        c.start_lease();
-    }
     let (writer, storage) = crate::storage::start(&config, store.clone())?;
-    let repaired = crate::recordings::repair_on_start(&config.storage.data_dir, &storage.writer);
-    if repaired > 0 {
-        tracing::warn!(
-            repaired,
-            "partial recordings repaired at start-up and entered in the store"
-        );
-    }
     let metrics = Arc::new(crate::metrics::Metrics::new(storage.writer.clone()));
+    // Start-up repair of this node's recordings; in a cluster also the lease and adoption.
+    crate::adoption::start_storage(cluster.as_ref(), &config, &storage.writer, &metrics);
     let stats = Arc::new(SipStats::default());
     let queue = match &cluster {
         Some(c) => c.spawn_queue(config.queue.queue_config()),

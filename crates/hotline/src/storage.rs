@@ -61,14 +61,18 @@ pub(crate) async fn migrate_or_retry(store: Arc<dyn CallStore>) {
     }
 }
 
-/// Starts the writer (spool in `<data_dir>/spool`) and loads the privacy secret.
+/// Starts the writer (spool in `<data_dir>/spool`, a cluster node's in
+/// `<data_dir>/nodes/<node_id>/spool`) and loads the privacy secret (at the root, shared).
 pub(crate) fn start(
     config: &Config,
     store: Arc<dyn CallStore>,
 ) -> anyhow::Result<(StoreWriter, Storage)> {
     let data_dir = &config.storage.data_dir;
-    let writer = StoreWriter::start(store, WriterConfig::new(data_dir))
-        .context("starting the store writer")?;
+    let writer_config = WriterConfig {
+        spool_dir: crate::layout::Layout::of(config).spool_dir(),
+        ..WriterConfig::new(data_dir)
+    };
+    let writer = StoreWriter::start(store, writer_config).context("starting the store writer")?;
     let policy = match config.privacy.caller_id {
         CallerId::Pseudonym => CallerIdPolicy::Pseudonym,
         CallerId::Full => CallerIdPolicy::Full,

@@ -25,7 +25,7 @@ impl ActiveCall<'_> {
     /// A new recording of this call with `channels` channels, in today's directory, made on
     /// the blocking pool: its id, and the recorder (or why not).
     pub(super) async fn create_recorder(&self, channels: u16) -> (String, Option<Recorder>) {
-        let dir = recordings::day_dir(&self.ctx.config.storage.data_dir, SystemTime::now());
+        let dir = crate::layout::Layout::of(&self.ctx.config).day_dir(SystemTime::now());
         let id = recordings::new_id();
         let id2 = id.clone();
         let row = self.row.clone();
