@@ -643,8 +643,7 @@ impl Config {
         let c = &self.cluster;
         if c.enabled() {
             let id_ok = c.node_id.len() <= 32
-                && c
-                    .node_id
+                && c.node_id
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !id_ok {
