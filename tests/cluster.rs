@@ -1,0 +1,464 @@
+//! Two nodes, one hotline: Kamailio (the shipped `deploy/kamailio/kamailio.cfg`) in front of
+//! two `hotline serve` nodes (`cluster.node_id` "a" and "b") that share one PostgreSQL database
+//! and one data directory. sipp, from 127.0.0.1 (the trunk source Kamailio is given), calls
+//! Kamailio's address only.
+//!
+//! 1. `calls_spread_over_both_nodes_and_are_stored_once`: 40 short IVR calls (caller BYE after
+//!    1 s) all pass; both nodes took some (each node's `incoming call` log lines name the SIP
+//!    Call-ID), no call reached both, and PostgreSQL holds exactly one ended row per Call-ID,
+//!    each with events, none of them twice.
+//! 2. `failover_after_a_node_is_killed`: after a few calls, node a is killed with SIGKILL;
+//!    calls placed right after are all answered by node b. Measured: kill → first answered
+//!    call (< 2 s: Kamailio's 1 s INVITE timeout toward the dead node, then the next node);
+//!    and the dead node costs at most one call that delay (Kamailio marks it down).
+//! 3. `a_node_refusing_calls_sends_them_to_the_other`: node a is at `sip.max_calls` (0), so it
+//!    answers INVITE and OPTIONS with 503; every call still gets 200, from node b.
+//!
+//! Needs kamailio (skipped with a note when missing, a failure with `CI` set), sipp and
+//! PostgreSQL at postgres@127.0.0.1:5432.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::cluster::{incoming_call_ids, start_nodes};
+use common::kamailio::{self, Kamailio};
+use common::pg::PgDatabase;
+use common::{Config, RunningSipp, Server, Sipp, SippRun, TracedMessage, seconds_between};
+
+/// The trunk, as Kamailio is told: sipp sends from 127.0.0.1.
+const TRUNK: &str = "127.0.0.1/32";
+/// How long the store writers may take to commit every call.
+const STORED: Duration = Duration::from_secs(30);
+/// Kill → first answered call, at most.
+const FAILOVER_LIMIT: Duration = Duration::from_secs(2);
+
+/// The shared pieces of a cluster test: database, data dir, nodes, Kamailio.
+struct Cluster {
+    // Dropped first: Kamailio, then the nodes, then the data dir and the database.
+    kamailio: Kamailio,
+    nodes: Vec<Server>,
+    _data: tempfile::TempDir,
+    db: PgDatabase,
+}
+
+impl Cluster {
+    /// Nodes "a" and "b" with `config(id)`, and Kamailio over them. `None` without kamailio
+    /// (outside CI).
+    fn start(config: impl Fn(&str) -> Config) -> Option<Cluster> {
+        kamailio::binary()?;
+        let db = PgDatabase::create();
+        let data = tempfile::Builder::new()
+            .prefix("hotline-cluster-data-")
+            .tempdir()
+            .expect("shared data dir");
+        let nodes = start_nodes(&["a", "b"], &db, data.path(), config);
+        let addrs: Vec<_> = nodes.iter().map(|n| n.udp).collect();
+        let kamailio = Kamailio::start(&addrs, &[TRUNK])?;
+        Some(Cluster {
+            kamailio,
+            nodes,
+            _data: data,
+            db,
+        })
+    }
+
+    /// `tests/sipp/<scenario>.xml` toward Kamailio.
+    fn sipp(&self, scenario: &str) -> Sipp<'static> {
+        Sipp::toward(self.kamailio.addr, self.kamailio.addr, scenario)
+    }
+
+    /// Everything about the cluster, for a failure message.
+    fn report(&self) -> String {
+        let mut s = self.kamailio.report();
+        for n in &self.nodes {
+            s.push_str(&n.report());
+        }
+        s
+    }
+
+    /// Panics with `what`, sipp's story and the cluster's unless `cond`.
+    #[track_caller]
+    fn check(&self, run: &SippRun, cond: bool, what: &str) {
+        assert!(
+            cond,
+            "{what}\n{}\n--- database {}\n{}",
+            run.report(),
+            self.db.name,
+            self.report()
+        );
+    }
+
+    /// Which node took each call (by its log), and the Call-IDs more than one node took.
+    fn takers(&self) -> (HashMap<String, usize>, Vec<String>) {
+        let mut by_call = HashMap::new();
+        let mut twice = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for id in incoming_call_ids(n) {
+                if by_call
+                    .insert(id.clone(), i)
+                    .is_some_and(|other| other != i)
+                {
+                    twice.push(id);
+                }
+            }
+        }
+        (by_call, twice)
+    }
+
+    /// Waits until PostgreSQL holds `n` ended calls.
+    #[track_caller]
+    fn wait_stored(&self, run: &SippRun, n: usize) {
+        let deadline = Instant::now() + STORED;
+        loop {
+            let rows = self
+                .db
+                .rows("SELECT count(*) FROM calls WHERE ended_at IS NOT NULL");
+            let have: usize = rows[0][0].parse().unwrap_or(0);
+            if have >= n {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.check(
+                    run,
+                    false,
+                    &format!("within {STORED:?} PostgreSQL has {have} ended calls of {n}"),
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The Call-IDs of the INVITEs sipp sent, in order, once each.
+fn invite_call_ids(messages: &[TracedMessage]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for m in messages {
+        if m.sent
+            && m.method() == Some("INVITE")
+            && let Some(id) = m.header("Call-ID")
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// Per call: seconds from its first INVITE to its 200 (None: never answered), in INVITE order.
+fn setup_times(messages: &[TracedMessage]) -> Vec<(String, Option<f64>)> {
+    invite_call_ids(messages)
+        .into_iter()
+        .map(|id| {
+            let of_call = |m: &&TracedMessage| m.header("Call-ID") == Some(id.as_str());
+            let invite = messages
+                .iter()
+                .filter(of_call)
+                .find(|m| m.sent && m.method() == Some("INVITE"));
+            let ok = messages
+                .iter()
+                .filter(of_call)
+                .find(|m| !m.sent && m.is_response(200, "INVITE"));
+            let t = match (invite, ok) {
+                (Some(i), Some(o)) => Some(seconds_between(i, o)),
+                _ => None,
+            };
+            (id, t)
+        })
+        .collect()
+}
+
+/// `calls` short calls (caller BYE after `hold_ms`) at `rate` per second, at most `limit` at
+/// once.
+fn short_calls(
+    cluster: &Cluster,
+    calls: usize,
+    rate: u32,
+    limit: u32,
+    hold_ms: u64,
+) -> RunningSipp {
+    cluster
+        .sipp("uac_call_bye")
+        .duration_ms(hold_ms)
+        .arg("-m")
+        .arg(&calls.to_string())
+        .arg("-r")
+        .arg(&rate.to_string())
+        .arg("-l")
+        .arg(&limit.to_string())
+        .spawn()
+}
+
+#[test]
+fn calls_spread_over_both_nodes_and_are_stored_once() {
+    const CALLS: usize = 40;
+    let Some(cluster) = Cluster::start(|_| Config::default()) else {
+        return;
+    };
+    let started = Instant::now();
+    let run = short_calls(&cluster, CALLS, 10, 20, 1000).wait();
+    let elapsed = started.elapsed();
+    cluster.check(&run, run.passed(), "sipp's calls through Kamailio failed");
+    let messages = run.messages();
+    let ids = invite_call_ids(&messages);
+    let answered = messages
+        .iter()
+        .filter(|m| !m.sent && m.is_response(200, "INVITE"))
+        .map(|m| m.header("Call-ID").unwrap_or_default().to_owned())
+        .collect::<HashSet<_>>();
+    cluster.check(
+        &run,
+        ids.len() == CALLS && answered.len() == CALLS,
+        &format!(
+            "expected {CALLS} calls answered: {} placed, {} answered",
+            ids.len(),
+            answered.len()
+        ),
+    );
+
+    // Spread: each node took some, none took a call the other took, every call was taken.
+    let (takers, twice) = cluster.takers();
+    let per_node: Vec<usize> = (0..cluster.nodes.len())
+        .map(|i| ids.iter().filter(|id| takers.get(*id) == Some(&i)).count())
+        .collect();
+    eprintln!(
+        "{CALLS} calls through Kamailio in {elapsed:.2?}: node a took {}, node b took {}",
+        per_node[0], per_node[1]
+    );
+    cluster.check(
+        &run,
+        twice.is_empty(),
+        &format!("calls taken by both nodes: {twice:?}"),
+    );
+    cluster.check(
+        &run,
+        ids.iter().all(|id| takers.contains_key(id)),
+        &format!(
+            "calls no node logged: {:?}",
+            ids.iter()
+                .filter(|id| !takers.contains_key(*id))
+                .collect::<Vec<_>>()
+        ),
+    );
+    cluster.check(
+        &run,
+        per_node.iter().all(|&n| n > 0),
+        &format!("the calls were not spread over both nodes: {per_node:?}"),
+    );
+
+    // PostgreSQL: one ended row per Call-ID, events, none twice.
+    cluster.wait_stored(&run, CALLS);
+    let rows = cluster.db.rows(
+        "SELECT sip_call_id, count(*), bool_and(ended_at IS NOT NULL), \
+         bool_and(disposition IS NOT NULL) FROM calls GROUP BY sip_call_id",
+    );
+    let by_sip: HashMap<&str, &Vec<String>> = rows.iter().map(|r| (r[0].as_str(), r)).collect();
+    cluster.check(
+        &run,
+        rows.len() == CALLS,
+        &format!(
+            "expected {CALLS} distinct Call-IDs in calls, got {}: {rows:?}",
+            rows.len()
+        ),
+    );
+    for id in &ids {
+        let row = by_sip.get(id.as_str());
+        cluster.check(
+            &run,
+            row.is_some_and(|r| r[1] == "1" && r[2] == "t" && r[3] == "t"),
+            &format!("call {id}: expected one ended row with a disposition, got {row:?}"),
+        );
+    }
+    let without_events = cluster.db.rows(
+        "SELECT c.sip_call_id FROM calls c WHERE NOT EXISTS \
+         (SELECT 1 FROM call_events e WHERE e.call_id = c.id)",
+    );
+    cluster.check(
+        &run,
+        without_events.is_empty(),
+        &format!("calls without events: {without_events:?}"),
+    );
+    let dupes = cluster.db.rows(
+        "SELECT call_id, kind, detail, at, count(*) FROM call_events \
+         GROUP BY call_id, kind, detail, at HAVING count(*) > 1",
+    );
+    cluster.check(
+        &run,
+        dupes.is_empty(),
+        &format!("events stored twice: {dupes:?}"),
+    );
+    let ids_unique = cluster
+        .db
+        .rows("SELECT count(*), count(DISTINCT id) FROM call_events");
+    cluster.check(
+        &run,
+        ids_unique[0][0] == ids_unique[0][1],
+        &format!("event ids are not unique: {ids_unique:?}"),
+    );
+    eprintln!(
+        "PostgreSQL: {} calls, {} events",
+        rows.len(),
+        ids_unique[0][0]
+    );
+}
+
+#[test]
+fn failover_after_a_node_is_killed() {
+    const WARM_UP: usize = 4;
+    const AFTER: usize = 8;
+    let Some(cluster) = Cluster::start(|_| Config::default()) else {
+        return;
+    };
+    // Both nodes take calls.
+    let warm = short_calls(&cluster, WARM_UP, 10, 1, 300).wait();
+    cluster.check(&warm, warm.passed(), "the calls before the kill failed");
+    let (takers, _) = cluster.takers();
+    let warm_ids = invite_call_ids(&warm.messages());
+    let per_node: Vec<usize> = (0..2)
+        .map(|i| {
+            warm_ids
+                .iter()
+                .filter(|id| takers.get(*id) == Some(&i))
+                .count()
+        })
+        .collect();
+    cluster.check(
+        &warm,
+        per_node.iter().all(|&n| n > 0),
+        &format!("the first calls did not reach both nodes: {per_node:?}"),
+    );
+    // Round robin: the next call goes to the node that did not take the last one. Kill that
+    // one, so that the first call after the kill meets the dead node.
+    let last = warm_ids.last().and_then(|id| takers.get(id)).copied();
+    let Some(last) = last else {
+        panic!("no node logged the last call\n{}", cluster.report());
+    };
+    let victim = 1 - last;
+    let survivor = last;
+    let names = ["a", "b"];
+
+    let kam_since = cluster.kamailio.log().len();
+    let killed = Instant::now();
+    cluster.nodes[victim].sigkill();
+    // One call at a time, so that each one meets Kamailio's view of the nodes as it is then.
+    let running = short_calls(&cluster, AFTER, 10, 1, 200);
+    let first_answered = running
+        .wait_until_received(200, "INVITE", Duration::from_secs(10))
+        .then(|| killed.elapsed());
+    let run = running.wait();
+    eprintln!(
+        "kill -9 of node {} → first answered call through Kamailio: {}",
+        names[victim],
+        first_answered.map_or_else(
+            || "none".to_owned(),
+            |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+        )
+    );
+    cluster.check(&run, run.passed(), "calls after the kill failed");
+    let messages = run.messages();
+    let times = setup_times(&messages);
+    eprintln!(
+        "INVITE → 200 of each call after the kill (s): {:?}",
+        times
+            .iter()
+            .map(|(_, t)| t.map(|t| (t * 1000.0).round() / 1000.0))
+            .collect::<Vec<_>>()
+    );
+    cluster.check(
+        &run,
+        times.len() == AFTER && times.iter().all(|(_, t)| t.is_some()),
+        &format!("not every call after the kill was answered: {times:?}"),
+    );
+    cluster.check(
+        &run,
+        first_answered.is_some_and(|d| d < FAILOVER_LIMIT),
+        &format!("kill → first answered call {first_answered:?}, limit {FAILOVER_LIMIT:?}"),
+    );
+    // The first call went to the dead node and failed over after Kamailio's INVITE timeout;
+    // the node was marked down then, so no other call waited for it.
+    let slow = times
+        .iter()
+        .filter(|(_, t)| t.is_some_and(|t| t > 0.8))
+        .count();
+    let timeouts = cluster.kamailio.log()[kam_since..]
+        .matches("did not answer INVITE in time")
+        .count();
+    cluster.check(
+        &run,
+        slow == 1 && timeouts == 1 && times[0].1.is_some_and(|t| t > 0.8),
+        &format!(
+            "expected the first call only to wait for the dead node: {slow} calls took over \
+             0.8 s to answer, Kamailio timed out {timeouts} INVITEs toward it"
+        ),
+    );
+    let (takers, _) = cluster.takers();
+    let on_survivor = times
+        .iter()
+        .filter(|(id, _)| takers.get(id) == Some(&survivor))
+        .count();
+    cluster.check(
+        &run,
+        on_survivor == AFTER,
+        &format!(
+            "node {} took {on_survivor} of the {AFTER} calls after the kill",
+            names[survivor]
+        ),
+    );
+    cluster.wait_stored(&run, WARM_UP + AFTER);
+}
+
+#[test]
+fn a_node_refusing_calls_sends_them_to_the_other() {
+    const CALLS: usize = 10;
+    // Node a is always at sip.max_calls: 503 to every INVITE and OPTIONS.
+    let Some(cluster) = Cluster::start(|id| {
+        if id == "a" {
+            Config::default().max_calls(0).retry_after_secs(5)
+        } else {
+            Config::default()
+        }
+    }) else {
+        return;
+    };
+    let run = short_calls(&cluster, CALLS, 10, 5, 300).wait();
+    cluster.check(&run, run.passed(), "calls with node a refusing failed");
+    let messages = run.messages();
+    let refused = messages
+        .iter()
+        .filter(|m| !m.sent && m.status() == Some(503))
+        .count();
+    let answered = messages
+        .iter()
+        .filter(|m| !m.sent && m.is_response(200, "INVITE"))
+        .count();
+    cluster.check(
+        &run,
+        refused == 0 && answered == CALLS,
+        &format!("the caller saw {refused} 503s and {answered} answers of {CALLS} calls"),
+    );
+    let (takers, _) = cluster.takers();
+    let on_a = takers.values().filter(|&&i| i == 0).count();
+    let on_b = takers.values().filter(|&&i| i == 1).count();
+    cluster.check(
+        &run,
+        on_a == 0 && on_b == CALLS,
+        &format!("node a took {on_a} calls, node b {on_b}"),
+    );
+    // Kamailio knows why: a's 503 to an INVITE, or its keep-alive's 503, took it out.
+    let log = cluster.kamailio.log();
+    let a = format!("sip:{}", cluster.nodes[0].udp);
+    let down = log.lines().any(|l| {
+        l.contains(&a) && (l.contains("refused INVITE with 503") || l.contains("hotline node down"))
+    });
+    cluster.check(&run, down, &format!("Kamailio never took {a} out"));
+    eprintln!(
+        "node a refusing: {CALLS} calls answered by node b; Kamailio: {}",
+        log.lines()
+            .filter(|l| l.contains(&a) && (l.contains("503") || l.contains("down")))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+}
