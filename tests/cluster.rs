@@ -13,6 +13,9 @@
 //!    and the dead node costs at most one call that delay (Kamailio marks it down).
 //! 3. `a_node_refusing_calls_sends_them_to_the_other`: node a is at `sip.max_calls` (0), so it
 //!    answers INVITE and OPTIONS with 503; every call still gets 200, from node b.
+//! 4. `a_node_back_after_a_kill_gets_calls_again`: node a is killed with no call in progress;
+//!    Kamailio's keep-alives mark it down; node a is started again on the same address, the
+//!    keep-alives bring it back, and calls reach both nodes again.
 //!
 //! Needs kamailio (skipped with a note when missing, a failure with `CI` set), sipp and
 //! PostgreSQL at postgres@127.0.0.1:5432.
@@ -23,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::cluster::{incoming_call_ids, start_nodes};
+use common::cluster::{incoming_call_ids, start_node, start_nodes};
 use common::kamailio::{self, Kamailio};
 use common::pg::PgDatabase;
 use common::{Config, RunningSipp, Server, Sipp, SippRun, TracedMessage, seconds_between};
@@ -40,7 +43,7 @@ struct Cluster {
     // Dropped first: Kamailio, then the nodes, then the data dir and the database.
     kamailio: Kamailio,
     nodes: Vec<Server>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     db: PgDatabase,
 }
 
@@ -60,7 +63,7 @@ impl Cluster {
         Some(Cluster {
             kamailio,
             nodes,
-            _data: data,
+            data,
             db,
         })
     }
@@ -460,5 +463,80 @@ fn a_node_refusing_calls_sends_them_to_the_other() {
             .take(3)
             .collect::<Vec<_>>()
             .join(" | ")
+    );
+}
+
+#[test]
+fn a_node_back_after_a_kill_gets_calls_again() {
+    const CALLS: usize = 10;
+    /// Kill → marked down by the keep-alives alone, and start → back, at most.
+    const NOTICED: Duration = Duration::from_secs(5);
+    let Some(mut cluster) = Cluster::start(|_| Config::default()) else {
+        return;
+    };
+    let a = cluster.nodes[0].udp;
+    let down = format!("hotline node down: sip:{a}");
+    let up = format!("hotline node up: sip:{a}");
+
+    let since = cluster.kamailio.log().len();
+    let killed = Instant::now();
+    cluster.nodes[0].sigkill();
+    assert!(
+        cluster.kamailio.wait_for_log(since, &down, NOTICED),
+        "the keep-alives did not mark the killed node down within {NOTICED:?}\n{}",
+        cluster.report()
+    );
+    eprintln!(
+        "kill -9 of node a → marked down by the keep-alives: {:.2?}",
+        killed.elapsed()
+    );
+    let _ = cluster.nodes[0].wait_exit(Duration::from_secs(5));
+
+    let since = cluster.kamailio.log().len();
+    let restarted = Instant::now();
+    let again = start_node(
+        "a",
+        &cluster.db,
+        cluster.data.path(),
+        &Config::default(),
+        Some(a),
+    );
+    cluster.nodes[0] = again;
+    assert!(
+        cluster.kamailio.wait_for_log(since, &up, NOTICED),
+        "the keep-alives did not bring node a back within {NOTICED:?} of its start\n{}",
+        cluster.report()
+    );
+    eprintln!(
+        "node a started again → back in Kamailio: {:.2?}",
+        restarted.elapsed()
+    );
+
+    let run = short_calls(&cluster, CALLS, 10, 2, 300).wait();
+    cluster.check(&run, run.passed(), "calls after node a came back failed");
+    let ids = invite_call_ids(&run.messages());
+    let (takers, _) = cluster.takers();
+    let per_node: Vec<usize> = (0..2)
+        .map(|i| ids.iter().filter(|id| takers.get(*id) == Some(&i)).count())
+        .collect();
+    eprintln!(
+        "after node a came back: node a took {}, node b {}",
+        per_node[0], per_node[1]
+    );
+    cluster.check(
+        &run,
+        ids.len() == CALLS
+            && per_node.iter().all(|&n| n > 0)
+            && per_node.iter().sum::<usize>() == CALLS,
+        &format!(
+            "{} calls, spread {per_node:?}: expected both nodes to take calls again",
+            ids.len()
+        ),
+    );
+    let flaps = cluster.kamailio.log()[since..].matches(&down).count();
+    cluster.check(
+        &run,
+        flaps == 0,
+        &format!("node a went down {flaps} times after it came back"),
     );
 }

@@ -3,6 +3,7 @@
 //! on its own SIP and HTTP ports (127.0.0.1:0). Started one after the other, each once it has
 //! migrated the database, so that they never race on the schema or the deployment secret.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,19 +29,32 @@ pub(crate) fn start_nodes(
     config: impl Fn(&str) -> Config,
 ) -> Vec<Server> {
     ids.iter()
-        .map(|id| {
-            let config = config(id).sections(&cluster_section(id));
-            let server = Setup::new_in(&config, Some(data_dir))
-                .env("DATABASE_URL", &db.url())
-                .start();
-            assert!(
-                server.wait_for_log(0, &["database ready"], DATABASE_READY),
-                "node {id} did not report its database ready within {DATABASE_READY:?}\n{}",
-                server.report()
-            );
-            server
-        })
+        .map(|id| start_node(id, db, data_dir, &config(id), None))
         .collect()
+}
+
+/// One node `id` with `config` plus its `[cluster]` section, its SIP on `sip` (a free port
+/// if `None`), once it has reached the database.
+#[track_caller]
+pub(crate) fn start_node(
+    id: &str,
+    db: &PgDatabase,
+    data_dir: &Path,
+    config: &Config,
+    sip: Option<SocketAddr>,
+) -> Server {
+    let config = config.clone().sections(&cluster_section(id));
+    let setup = Setup::new_in(&config, Some(data_dir)).env("DATABASE_URL", &db.url());
+    let server = match sip {
+        Some(addr) => setup.start_at(&addr.to_string()),
+        None => setup.start(),
+    };
+    assert!(
+        server.wait_for_log(0, &["database ready"], DATABASE_READY),
+        "node {id} did not report its database ready within {DATABASE_READY:?}\n{}",
+        server.report()
+    );
+    server
 }
 
 /// The SIP Call-IDs of the calls `server` took (its `incoming call` log lines), in order.

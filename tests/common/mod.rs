@@ -358,6 +358,12 @@ impl Setup {
     /// Starts `hotline serve --config <file> --sip 127.0.0.1:0 --http 127.0.0.1:0
     /// --data-dir <dir>` and waits for its three listener lines.
     pub(crate) fn start(self) -> Server {
+        self.start_at("127.0.0.1:0")
+    }
+
+    /// Like [`Setup::start`] with `--sip sip` (a fixed address: a node started again where
+    /// a proxy already knows it).
+    pub(crate) fn start_at(self, sip: &str) -> Server {
         let Setup {
             config_text,
             config_path,
@@ -369,7 +375,7 @@ impl Setup {
         cmd.arg("serve")
             .arg("--config")
             .arg(config_path)
-            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--sip", sip, "--http", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .stdin(Stdio::null())
