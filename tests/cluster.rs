@@ -45,6 +45,17 @@ const STORED: Duration = Duration::from_secs(30);
 /// Kill → first answered call, at most.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(2);
 
+/// A node's config here: media admission control never refuses (every limit at 100 %). These
+/// tests run a dozen nodes on two shared cores, where a node would otherwise refuse calls for
+/// overload now and then (media_calls.rs tests admission; here a refusing node is made with
+/// `sip.max_calls`).
+fn node_config() -> Config {
+    Config::default().sections(
+        "[media]\nmax_cpu_percent = 100\nmax_busy_percent = 100\nmax_late_percent = 100\n\
+         max_backlog_percent = 100\n",
+    )
+}
+
 /// The shared pieces of a cluster test: database, data dir, nodes, Kamailio.
 struct Cluster {
     // Dropped first: Kamailio, then the nodes, then the data dir and the database.
@@ -209,7 +220,7 @@ fn short_calls(
 #[test]
 fn calls_spread_over_both_nodes_and_are_stored_once() {
     const CALLS: usize = 40;
-    let Some(cluster) = Cluster::start(|_| Config::default()) else {
+    let Some(cluster) = Cluster::start(|_| node_config()) else {
         return;
     };
     let started = Instant::now();
@@ -323,7 +334,7 @@ fn calls_spread_over_both_nodes_and_are_stored_once() {
 fn failover_after_a_node_is_killed() {
     const WARM_UP: usize = 4;
     const AFTER: usize = 8;
-    let Some(cluster) = Cluster::start(|_| Config::default()) else {
+    let Some(cluster) = Cluster::start(|_| node_config()) else {
         return;
     };
     // Both nodes take calls.
@@ -430,9 +441,9 @@ fn a_node_refusing_calls_sends_them_to_the_other() {
     // Node a is always at sip.max_calls: 503 to every INVITE and OPTIONS.
     let Some(cluster) = Cluster::start(|id| {
         if id == "a" {
-            Config::default().max_calls(0).retry_after_secs(5)
+            node_config().max_calls(0).retry_after_secs(5)
         } else {
-            Config::default()
+            node_config()
         }
     }) else {
         return;
@@ -483,7 +494,7 @@ fn a_node_back_after_a_kill_gets_calls_again() {
     const CALLS: usize = 10;
     /// Kill → marked down by the keep-alives alone, and start → back, at most.
     const NOTICED: Duration = Duration::from_secs(5);
-    let Some(mut cluster) = Cluster::start(|_| Config::default()) else {
+    let Some(mut cluster) = Cluster::start(|_| node_config()) else {
         return;
     };
     let a = cluster.nodes[0].udp;
@@ -510,7 +521,7 @@ fn a_node_back_after_a_kill_gets_calls_again() {
         "a",
         &cluster.db,
         cluster.data.path(),
-        &Config::default(),
+        &node_config(),
         Some(a),
     );
     cluster.nodes[0] = again;
@@ -566,7 +577,7 @@ fn registers_answered(cluster: &Cluster) -> Vec<usize> {
 fn registers_of_one_operator_stay_on_one_node() {
     const OPERATORS: [&str; 6] = ["ana", "bruno", "carla", "dario", "elena", "fabio"];
     const TIMES: usize = 3;
-    let Some(cluster) = Cluster::start(|_| Config::default()) else {
+    let Some(cluster) = Cluster::start(|_| node_config()) else {
         return;
     };
     let mut mapping = Vec::new();
@@ -613,7 +624,7 @@ fn registers_of_one_operator_stay_on_one_node() {
 fn only_the_trunk_may_call_and_floods_are_dropped() {
     const BURST: usize = 300;
     // The trunk is 127.0.0.2: sipp and this test's socket (127.0.0.1) are strangers.
-    let Some(cluster) = Cluster::start_with_trunk("127.0.0.2/32", |_| Config::default()) else {
+    let Some(cluster) = Cluster::start_with_trunk("127.0.0.2/32", |_| node_config()) else {
         return;
     };
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a socket");
