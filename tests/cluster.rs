@@ -22,6 +22,11 @@
 //! 6. `only_the_trunk_may_call_and_floods_are_dropped`: with the trunk elsewhere, an INVITE from
 //!    127.0.0.1 gets 403 from Kamailio and reaches no node; a burst of requests from it is
 //!    cut short by pike (dropped, no answer).
+//! 7. `the_nodes_bye_reaches_the_caller_through_kamailio`: calls the nodes end
+//!    (`calls.max_duration_secs`): their BYE follows the Record-Route back through Kamailio.
+//! 8. `a_draining_node_sends_new_calls_to_the_other`: node a gets SIGTERM while it carries a
+//!    call; it refuses new calls (503 to INVITE and OPTIONS) while that call finishes, and every
+//!    new call is answered by node b without waiting.
 //!
 //! Needs kamailio (skipped with a note when missing, a failure with `CI` set), sipp and
 //! PostgreSQL at postgres@127.0.0.1:5432.
@@ -194,6 +199,14 @@ fn setup_times(messages: &[TracedMessage]) -> Vec<(String, Option<f64>)> {
             (id, t)
         })
         .collect()
+}
+
+/// How many `method` requests sipp sent (retransmissions included).
+fn count_sent(messages: &[TracedMessage], method: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.sent && m.method() == Some(method))
+        .count()
 }
 
 /// `calls` short calls (caller BYE after `hold_ms`) at `rate` per second, at most `limit` at
@@ -687,6 +700,112 @@ fn only_the_trunk_may_call_and_floods_are_dropped() {
                 .log()
                 .contains("pike: 127.0.0.1 is flooding"),
         "pike did not cut the burst short: {answered} of {BURST} answered\n{}",
+        cluster.report()
+    );
+}
+
+#[test]
+fn the_nodes_bye_reaches_the_caller_through_kamailio() {
+    const CALLS: usize = 4;
+    let Some(cluster) = Cluster::start(|_| node_config().max_duration_secs(2)) else {
+        return;
+    };
+    let run = cluster
+        .sipp("uac_server_bye")
+        .arg("-m")
+        .arg(&CALLS.to_string())
+        .arg("-r")
+        .arg("10")
+        .spawn()
+        .wait();
+    cluster.check(&run, run.passed(), "calls the nodes end failed");
+    let messages = run.messages();
+    let byes: Vec<&TracedMessage> = messages
+        .iter()
+        .filter(|m| !m.sent && m.method() == Some("BYE"))
+        .collect();
+    let kam = cluster.kamailio.addr.to_string();
+    let via_kamailio = byes
+        .iter()
+        .filter(|m| m.header("Via").is_some_and(|v| v.contains(&kam)))
+        .count();
+    let (takers, _) = cluster.takers();
+    let per_node: Vec<usize> = (0..2)
+        .map(|i| takers.values().filter(|&&t| t == i).count())
+        .collect();
+    cluster.check(
+        &run,
+        byes.len() >= CALLS && via_kamailio == byes.len() && per_node.iter().all(|&n| n > 0),
+        &format!(
+            "{} BYEs from the nodes, {via_kamailio} through Kamailio (top Via {kam}); calls per \
+             node {per_node:?}",
+            byes.len()
+        ),
+    );
+}
+
+#[test]
+fn a_draining_node_sends_new_calls_to_the_other() {
+    const AFTER: usize = 6;
+    // Node a may let its call go on for 20 s after SIGTERM.
+    let Some(mut cluster) = Cluster::start(|_| node_config().grace_secs(20)) else {
+        return;
+    };
+    // Two long calls: round robin puts one on each node.
+    let long = short_calls(&cluster, 2, 10, 2, 6000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_sent(&long.messages(), "ACK") < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let (takers, _) = cluster.takers();
+    let carrying: Vec<usize> = (0..2)
+        .map(|i| takers.values().filter(|&&t| t == i).count())
+        .collect();
+    assert!(
+        carrying == [1, 1],
+        "the two long calls are not one per node: {carrying:?}\n{}",
+        cluster.report()
+    );
+    let since = cluster.kamailio.log().len();
+    let node_since = cluster.nodes[0].log_len();
+    cluster.nodes[0].sigterm();
+    assert!(
+        cluster.nodes[0].wait_for_log(node_since, &["new calls get 503"], Duration::from_secs(5)),
+        "node a did not start draining\n{}",
+        cluster.report()
+    );
+    let run = short_calls(&cluster, AFTER, 5, 1, 200).wait();
+    cluster.check(&run, run.passed(), "calls while node a drains failed");
+    let times = setup_times(&run.messages());
+    eprintln!(
+        "INVITE → 200 of each call while node a drains (s): {:?}",
+        times
+            .iter()
+            .map(|(_, t)| t.map(|t| (t * 1000.0).round() / 1000.0))
+            .collect::<Vec<_>>()
+    );
+    let (takers, _) = cluster.takers();
+    let on_b = times
+        .iter()
+        .filter(|(id, _)| takers.get(id) == Some(&1))
+        .count();
+    let timeouts = cluster.kamailio.log()[since..]
+        .matches("did not answer INVITE in time")
+        .count();
+    cluster.check(
+        &run,
+        on_b == AFTER && timeouts == 0 && times.iter().all(|(_, t)| t.is_some_and(|t| t < 0.5)),
+        &format!(
+            "while node a drains: node b took {on_b} of {AFTER}, {timeouts} INVITE timeouts, \
+             setup times {times:?}"
+        ),
+    );
+    let long = long.wait();
+    cluster.check(&long, long.passed(), "the long calls did not both finish");
+    let exit = cluster.nodes[0].wait_exit(Duration::from_secs(20));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "node a did not exit 0 after its call: {exit:?}\n{}",
         cluster.report()
     );
 }
