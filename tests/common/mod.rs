@@ -8,9 +8,12 @@
 // Not every test binary that includes this module uses every helper.
 #![allow(dead_code)]
 
+pub(crate) mod cluster;
 pub(crate) mod http;
 pub(crate) mod json;
+pub(crate) mod kamailio;
 pub(crate) mod pcap;
+pub(crate) mod pg;
 pub(crate) mod softphone;
 
 use std::fmt::Write as _;
@@ -230,7 +233,9 @@ impl Setup {
         Self::new_in(config, None)
     }
 
-    fn new_in(config: &Config, data_dir: Option<&Path>) -> Setup {
+    /// Like [`Setup::new`], on the data dir `data_dir` if given (shared by several servers,
+    /// or another server's, to see what it left behind); the caller keeps it alive.
+    pub(crate) fn new_in(config: &Config, data_dir: Option<&Path>) -> Setup {
         let dir = tempfile::Builder::new()
             .prefix("hotline-e2e-")
             .tempdir()
@@ -354,6 +359,12 @@ impl Setup {
     /// Starts `hotline serve --config <file> --sip 127.0.0.1:0 --http 127.0.0.1:0
     /// --data-dir <dir>` and waits for its three listener lines.
     pub(crate) fn start(self) -> Server {
+        self.start_at("127.0.0.1:0")
+    }
+
+    /// Like [`Setup::start`] with `--sip sip` (a fixed address: a node started again where
+    /// a proxy already knows it).
+    pub(crate) fn start_at(self, sip: &str) -> Server {
         let Setup {
             config_text,
             config_path,
@@ -365,7 +376,7 @@ impl Setup {
         cmd.arg("serve")
             .arg("--config")
             .arg(config_path)
-            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--sip", sip, "--http", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .stdin(Stdio::null())
@@ -598,14 +609,7 @@ impl Server {
 
     /// A sipp run of `tests/sipp/<scenario>.xml` against this server (UDP unless `.tcp()`).
     pub(crate) fn sipp(&self, scenario: &str) -> Sipp<'_> {
-        Sipp {
-            server: self,
-            scenario: scenario.to_owned(),
-            file: None,
-            transport: Transport::Udp,
-            duration_ms: None,
-            extra: Vec::new(),
-        }
+        Sipp::toward(self.udp, self.tcp, scenario)
     }
 
     /// A sipp run of a scenario file outside `tests/sipp/` (one written at test time);
@@ -717,7 +721,11 @@ pub(crate) enum Transport {
 /// A sipp invocation being set up.
 #[derive(Debug)]
 pub(crate) struct Sipp<'a> {
-    server: &'a Server,
+    /// Where the scenario's requests go, over UDP and over TCP.
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    /// Ties a run to the server it was made for (none with [`Sipp::toward`]).
+    _server: std::marker::PhantomData<&'a Server>,
     scenario: String,
     /// The scenario file, if not `tests/sipp/<scenario>.xml`.
     file: Option<PathBuf>,
@@ -727,6 +735,21 @@ pub(crate) struct Sipp<'a> {
 }
 
 impl Sipp<'_> {
+    /// A sipp run of `tests/sipp/<scenario>.xml` toward any SIP address (a proxy in front of
+    /// the servers): `udp` for UDP, `tcp` with `.tcp()`.
+    pub(crate) fn toward(udp: SocketAddr, tcp: SocketAddr, scenario: &str) -> Self {
+        Sipp {
+            udp,
+            tcp,
+            _server: std::marker::PhantomData,
+            scenario: scenario.to_owned(),
+            file: None,
+            transport: Transport::Udp,
+            duration_ms: None,
+            extra: Vec::new(),
+        }
+    }
+
     /// Over TCP (`-t t1`) to the server's TCP listener.
     pub(crate) fn tcp(mut self) -> Self {
         self.transport = Transport::Tcp;
@@ -772,8 +795,8 @@ impl Sipp<'_> {
             .tempdir()
             .expect("create a temp dir for sipp");
         let remote = match self.transport {
-            Transport::Udp => self.server.udp,
-            Transport::Tcp => self.server.tcp,
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
         };
         let mut args: Vec<String> = vec![
             "-sf".into(),
@@ -892,6 +915,25 @@ impl RunningSipp {
                 .messages()
                 .iter()
                 .any(|m| m.sent && m.method() == Some(method))
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits up to `timeout` until sipp has received a `code` response to `method` (e.g. the
+    /// 200 that answers its first INVITE). Returns whether it did.
+    pub(crate) fn wait_until_received(&self, code: u16, method: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .messages()
+                .iter()
+                .any(|m| !m.sent && m.is_response(code, method))
             {
                 return true;
             }

@@ -106,7 +106,7 @@ fn schema_ref(name: &str) -> Value {
 
 fn healthz() -> Value {
     json!({"get": {
-        "summary": "Health of SIP, database and storage",
+        "summary": "Health of SIP, database and storage, and whether new calls are taken (admission)",
         "security": [],
         "responses": {
             "200": {"description": "All usable", "content": json_content(schema_ref("Health"))},

@@ -72,6 +72,7 @@ struct Health {
     stats: Arc<SipStats>,
     data_dir: std::path::PathBuf,
     writer: hotline_store::WriterHandle,
+    media: Arc<crate::media::MediaPlane>,
 }
 
 impl HealthProbe for Health {
@@ -88,6 +89,12 @@ impl HealthProbe for Health {
             Check {
                 name: "database",
                 ok: self.writer.backlog().database_ok,
+            },
+            // New calls are taken: not draining (shutdown) and not refused by admission
+            // control (media overloaded), so a load balancer sends calls elsewhere meanwhile.
+            Check {
+                name: "admission",
+                ok: self.stats.accepting.load(Ordering::Relaxed) && !self.media.refusing(),
             },
         ]
     }
@@ -163,6 +170,7 @@ pub async fn run(
             stats: stats.clone(),
             data_dir: config.storage.data_dir.clone(),
             writer: storage.writer.clone(),
+            media: media.clone(),
         }),
         Arc::new(MetricsText(metrics.clone(), media.clone())),
         store.clone(),

@@ -32,6 +32,8 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub(crate) struct SipStats {
     pub(crate) running: AtomicBool,
+    /// New calls are taken (false from the shutdown signal on: draining).
+    pub(crate) accepting: AtomicBool,
     pub(crate) active_calls: AtomicUsize,
     /// Operators' softphone registrations (written by the SIP task only).
     pub(crate) registrations: Registrations,
@@ -163,6 +165,7 @@ impl SipTask {
         let grace = Duration::from_secs(config.shutdown.grace_secs);
         let mut hung_up_all = false;
         stats.running.store(true, Ordering::Relaxed);
+        stats.accepting.store(true, Ordering::Relaxed);
 
         loop {
             let wake = [endpoint.poll_timeout(), registrar.poll_timeout()]
@@ -295,6 +298,7 @@ impl SipTask {
                     if r.is_err() || *shutdown.borrow() {
                         tracing::info!(calls = endpoint.active_calls(), grace_secs = grace.as_secs(), "shutting down: new calls get 503");
                         endpoint.set_accepting(false);
+                        stats.accepting.store(false, Ordering::Relaxed);
                         draining_since = Some(tokio::time::Instant::now());
                     }
                 }
@@ -376,6 +380,7 @@ impl SipTask {
             }
         }
         stats.running.store(false, Ordering::Relaxed);
+        stats.accepting.store(false, Ordering::Relaxed);
         Ok(())
     }
 }

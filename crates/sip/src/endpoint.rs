@@ -17,6 +17,7 @@
 //! | `Max-Forwards: 0` | 483 |
 //! | `Require` with an extension we lack | 420 with `Unsupported` |
 //! | OPTIONS | 200 with Allow, Accept, Supported |
+//! | OPTIONS (out of dialog) while an INVITE would get 503 | 503 with Retry-After, Allow, Accept, Supported |
 //! | INVITE over `max_calls`, while overloaded, or while draining | 503 with Retry-After |
 //! | INVITE with a body that is not SDP | 415 with Accept |
 //! | the same request again by another path (§8.2.2.2) | 482 |
@@ -600,6 +601,22 @@ impl Endpoint {
         self.overloaded
     }
 
+    /// Why a new call would be refused now (503 with Retry-After), if it would:
+    /// "shutting down" ([`Endpoint::set_accepting`] false), "overloaded"
+    /// ([`Endpoint::set_overloaded`]) or "over max_calls" ([`Config::max_calls`]).
+    /// An out-of-dialog OPTIONS gets the same 503 meanwhile.
+    pub fn refusal(&self) -> Option<&'static str> {
+        if !self.accepting {
+            Some("shutting down")
+        } else if self.overloaded {
+            Some("overloaded")
+        } else if self.active_calls() >= self.config.max_calls {
+            Some("over max_calls")
+        } else {
+            None
+        }
+    }
+
     /// Incoming calls in progress (from INVITE to end), what
     /// [`Config::max_calls`] bounds. Outgoing calls do not count.
     pub fn active_calls(&self) -> usize {
@@ -857,13 +874,23 @@ impl Endpoint {
         match method {
             Method::Invite => self.handle_invite(now, id),
             Method::Options => {
-                // §11.2: Supported is listed even when empty (no extensions).
-                let extra = [
+                // §11.2: Supported is listed even when empty (no extensions), and the code
+                // is the one an INVITE would get now: 503 while new calls are refused, so
+                // that a load balancer probing with OPTIONS (Kamailio's dispatcher) takes
+                // this node out until it answers 200 again.
+                let retry = self.config.retry_after_secs.to_string();
+                let mut extra = vec![
                     ("Allow", self.allow()),
                     ("Accept", ACCEPT),
                     ("Supported", SUPPORTED),
                 ];
-                self.respond_simple(now, id, 200, &extra)
+                let code = if self.refusal().is_some() {
+                    extra.push(("Retry-After", &retry));
+                    503
+                } else {
+                    200
+                };
+                self.respond_simple(now, id, code, &extra)
             }
             Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.respond_simple(now, id, 481, &[])
@@ -925,15 +952,8 @@ impl Endpoint {
                 &[("Accept", "application/sdp"), ("Warning", warning)],
             );
         }
-        if !self.accepting || self.overloaded || self.active_calls() >= self.config.max_calls {
+        if let Some(reason) = self.refusal() {
             let retry = self.config.retry_after_secs.to_string();
-            let reason = if !self.accepting {
-                "shutting down"
-            } else if self.overloaded {
-                "overloaded"
-            } else {
-                "over max_calls"
-            };
             let peer = tx.peer;
             self.respond_simple(now, id, 503, &[("Retry-After", &retry)]);
             self.refused(peer, Some(503), reason.into());

@@ -404,3 +404,54 @@ fn invite_while_overloaded_gets_503_with_retry_after() {
     h.flush();
     assert!(matches!(h.event(), Some(Event::IncomingCall(_))));
 }
+
+/// RFC 3261 §11.2: an OPTIONS gets the code an INVITE would get. While new calls are
+/// refused (overloaded, draining, at `max_calls`) that is 503 with Retry-After, so a load
+/// balancer probing with OPTIONS takes the node out, and 200 again once calls are taken.
+#[test]
+fn options_while_refusing_calls_gets_503_with_retry_after() {
+    let config = endpoint::Config {
+        max_calls: 1,
+        retry_after_secs: 7,
+        ..endpoint::Config::default()
+    };
+    let mut h = Harness::new(common::UacConfig::default(), config);
+    fn options(h: &mut Harness) -> (Option<u16>, Option<String>, Option<String>) {
+        h.uac.out_of_dialog(h.now, "OPTIONS", &[]);
+        h.flush();
+        let code = h.uac.request("OPTIONS").final_code();
+        let last = h
+            .uac
+            .received
+            .iter()
+            .map(|(_, m)| m)
+            .rfind(|m| m.cseq().is_ok_and(|c| c.method.to_string() == "OPTIONS"))
+            .expect("an answer to the OPTIONS");
+        (code, header(last, "Retry-After"), header(last, "Allow"))
+    }
+    assert_eq!(options(&mut h), (Some(200), None, Some(ALLOW.to_owned())));
+
+    h.uas.set_overloaded(true);
+    assert_eq!(h.uas.refusal(), Some("overloaded"));
+    assert_eq!(
+        options(&mut h),
+        (Some(503), Some("7".to_owned()), Some(ALLOW.to_owned()))
+    );
+    assert!(h.events.is_empty(), "a refused OPTIONS is no refused call");
+    h.uas.set_overloaded(false);
+    assert_eq!(options(&mut h).0, Some(200));
+
+    h.uas.set_accepting(false);
+    assert_eq!(h.uas.refusal(), Some("shutting down"));
+    assert_eq!(options(&mut h).0, Some(503));
+    h.uas.set_accepting(true);
+
+    let call = h.confirmed_call();
+    assert_eq!(h.uas.refusal(), Some("over max_calls"));
+    assert_eq!(options(&mut h).0, Some(503));
+    h.hangup(call);
+    h.flush();
+    assert_eq!(h.uas.refusal(), None);
+    assert_eq!(options(&mut h).0, Some(200));
+    assert_eq!(h.uas.active_calls(), 0);
+}
