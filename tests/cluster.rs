@@ -28,6 +28,11 @@
 //!    call; it refuses new calls (503 to INVITE and OPTIONS) while that call finishes, and every
 //!    new call is answered by node b without waiting.
 //!
+//! 9. `an_operator_through_kamailio_takes_callers_of_both_nodes_one_at_a_time`: a pjsua2
+//!    softphone registers through Kamailio (Path) on one node; two callers land one on each
+//!    node; she is offered both, one after the other (never two at once), each leg reaching
+//!    her through Kamailio on the Path she registered with.
+//!
 //! Needs kamailio (skipped with a note when missing, a failure with `CI` set), sipp and
 //! PostgreSQL at postgres@127.0.0.1:5432.
 
@@ -39,9 +44,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::cluster::{incoming_call_ids, start_node, start_nodes};
+use common::http;
+use common::json::Json;
 use common::kamailio::{self, Kamailio};
+use common::pcap::Timeline;
 use common::pg::PgDatabase;
-use common::{Config, RunningSipp, Server, Sipp, SippRun, TracedMessage, seconds_between};
+use common::softphone::Softphone;
+use common::{
+    Config, PcapScenario, RunningSipp, Server, Setup, Sipp, SippRun, TracedMessage, seconds_between,
+};
 
 /// The trunk, as Kamailio is told: sipp sends from 127.0.0.1.
 const TRUNK: &str = "127.0.0.1/32";
@@ -808,4 +819,207 @@ fn a_draining_node_sends_new_calls_to_the_other() {
         "node a did not exit 0 after its call: {exit:?}\n{}",
         cluster.report()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. An operator through Kamailio, callers on both nodes
+
+/// `METHOD path` on `server`'s API as `token`; the JSON answer (2xx expected).
+#[track_caller]
+fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let r = http::request(
+        &server.http,
+        method,
+        path,
+        &headers,
+        body.map(str::as_bytes),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {}",
+        r.describe()
+    );
+    if r.text().trim().is_empty() {
+        Json::Null
+    } else {
+        r.json()
+    }
+}
+
+impl common::Report for Cluster {
+    fn report(&self) -> String {
+        Cluster::report(self)
+    }
+}
+
+#[test]
+fn an_operator_through_kamailio_takes_callers_of_both_nodes_one_at_a_time() {
+    const PASSWORD: &str = "op-softphone-pw";
+    let config = |_: &str| {
+        node_config()
+            .sip_line("trusted_proxies = [\"127.0.0.1\"]")
+            .sections(
+                "[queue]\nring_timeout_secs = 10\nwrap_up_secs = 0\nposition_every_secs = 0\n",
+            )
+    };
+    let Some(cluster) = Cluster::start(config) else {
+        return;
+    };
+    let admin = Setup::new_in(&node_config(), Some(cluster.data.path()))
+        .env("DATABASE_URL", &cluster.db.url());
+    admin
+        .admin(
+            &[
+                "user",
+                "add",
+                "ana",
+                "--role",
+                "operator",
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .expect_ok();
+    admin
+        .admin(
+            &[
+                "user",
+                "add",
+                "sup",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            Some("sup-password-1\n"),
+        )
+        .expect_ok();
+    let sup = admin
+        .admin(&["token", "create", "sup"], None)
+        .expect_ok()
+        .trim()
+        .to_owned();
+
+    let ana = Softphone::operator(
+        cluster.kamailio.addr,
+        "ana",
+        PASSWORD,
+        "hotline.local",
+        &[
+            "--hangup-after-ms",
+            "3000",
+            "--calls",
+            "2",
+            "--timeout-s",
+            "150",
+        ],
+    );
+    ana.wait("registered", Duration::from_secs(20), &cluster);
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    // The queue (whichever node leads it) sees her registered, from either node's API.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let q = api(b, "GET", "/api/queue", &sup, None);
+        let registered = q.get("operators").as_array().is_some_and(|ops| {
+            ops.iter().any(|o| {
+                o.get("name").as_str() == Some("ana") && o.get("registered") == &Json::Bool(true)
+            })
+        });
+        if registered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ana, registered through Kamailio, never shown registered: {q:?}\n{}",
+            cluster.report()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    api(
+        a,
+        "PUT",
+        "/api/operators/ana/status",
+        &sup,
+        Some(r#"{"status":"available"}"#),
+    );
+
+    // Two callers a second apart: round robin puts one on each node. Each presses 1 then 3
+    // and waits for the operator.
+    let mut timeline = Timeline::new();
+    timeline.until(1_500).digit('1', 100);
+    timeline.until(3_000).digit('3', 100);
+    let now = timeline.now_ms() as u32;
+    timeline.silence(40_000 - now);
+    let scenario = PcapScenario::new("uac_media_pcap", &timeline);
+    let first = scenario.spawn_toward(cluster.kamailio.addr, 40_000);
+    thread::sleep(Duration::from_secs(1));
+    let second = scenario.spawn_toward(cluster.kamailio.addr, 40_000);
+
+    // She takes both, one after the other, then her softphone exits (--calls 2).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kinds = |ev: &[Json]| -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| e.get("event").as_str().map(str::to_owned))
+            .filter(|k| k == "incoming" || k == "disconnected")
+            .collect()
+    };
+    loop {
+        let k = kinds(&ana.events());
+        if k.iter().filter(|k| *k == "disconnected").count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ana did not take two calls: {k:?}\n{}\n{}",
+            ana.report(),
+            cluster.report()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        kinds(&ana.events()),
+        ["incoming", "disconnected", "incoming", "disconnected"],
+        "ana was offered a call while on another\n{}",
+        ana.report()
+    );
+    drop((first, second));
+
+    // One caller on each node, both connected to ana.
+    let (takers, twice) = cluster.takers();
+    let per_node: Vec<usize> = (0..2)
+        .map(|i| takers.values().filter(|&&t| t == i).count())
+        .collect();
+    assert!(
+        per_node == [1, 1] && twice.is_empty(),
+        "calls per node {per_node:?} (twice: {twice:?})\n{}",
+        cluster.report()
+    );
+    let rows = cluster
+        .db
+        .rows("SELECT count(*) FROM calls WHERE operator = 'ana'");
+    assert_eq!(
+        rows[0][0],
+        "2",
+        "calls connected to ana in PostgreSQL\n{}",
+        cluster.report()
+    );
+    // Both legs reached her from Kamailio (the Path), not from the nodes directly.
+    let kam = cluster.kamailio.addr.to_string();
+    let sources: Vec<String> = ana
+        .events()
+        .iter()
+        .filter(|e| e.get("event").as_str() == Some("incoming"))
+        .filter_map(|e| e.get("source").as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        sources.len() == 2 && sources.iter().all(|s| *s == kam),
+        "ana's INVITEs came from {sources:?}, not Kamailio at {kam}\n{}",
+        ana.report()
+    );
+    drop(scenario);
 }

@@ -1266,13 +1266,20 @@ impl PcapScenario {
     /// Starts sipp with this scenario; the call stays up `hold_ms` after the ACK (0 with a
     /// scenario that waits for our BYE). sipp's own limit leaves a minute and a half beyond.
     pub(crate) fn spawn(&self, server: &Server, hold_ms: u64) -> RunningSipp {
+        self.spawn_toward(server.udp, hold_ms)
+    }
+
+    /// [`PcapScenario::spawn`] toward any SIP address over UDP (a proxy in front of nodes).
+    pub(crate) fn spawn_toward(&self, target: SocketAddr, hold_ms: u64) -> RunningSipp {
         let limit = hold_ms / 1000 + 90;
-        server
-            .sipp_file(&self.name, &self.xml)
-            .duration_ms(hold_ms)
-            // The harness's 30 s global timeout is too short for these calls.
-            .arg("-timeout")
-            .arg(&format!("{limit}s"))
-            .spawn()
+        Sipp {
+            file: Some(self.xml.clone()),
+            ..Sipp::toward(target, target, &self.name)
+        }
+        .duration_ms(hold_ms)
+        // The harness's 30 s global timeout is too short for these calls.
+        .arg("-timeout")
+        .arg(&format!("{limit}s"))
+        .spawn()
     }
 }
