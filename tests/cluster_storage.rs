@@ -1,8 +1,10 @@
 //! Two `hotline serve` nodes, `a` and `b`, on one PostgreSQL database and one storage root
 //! (`--data-dir`), as in a cluster behind Kamailio (sipp calls a node directly here):
 //!
-//! 1. `dead_node_recordings_are_adopted_once`: ten callers leave messages on node a; a is
-//!    killed (-9) mid-message; after a's lease (3 s) node b repairs the ten `.part` files,
+//! 1. `dead_node_recordings_are_adopted_once`, through Kamailio (the shipped cfg): ten
+//!    callers leave messages on node a (node b is not up yet, so Kamailio sends every call to
+//!    a); b starts; a is killed (-9) mid-message; new calls through Kamailio are answered by b
+//!    within 2 s of the kill; after a's lease (3 s) node b repairs the ten `.part` files,
 //!    enters them with their calls, tagged `repaired` and `adopted`, each as long as its
 //!    caller had talked at the kill (within a second); b's API lists them and serves their
 //!    audio. Then a comes back on the same data dir: nothing is repaired, renamed or entered
@@ -33,8 +35,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cluster_pg::{PG_PORT, PgDatabase, Proxy};
 use common::json::Json;
+use common::kamailio::Kamailio;
 use common::pcap::Timeline;
-use common::{Config, PcapScenario, RunningSipp, Server, Setup, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, Setup, Sipp, workspace_root};
 use sha2::{Digest, Sha256};
 
 /// The lease of the nodes in these tests (`cluster.lease_secs`).
@@ -59,6 +62,18 @@ fn node_config(node: &str, url: &str) -> Config {
 #[track_caller]
 fn start_node(node: &str, url: &str, root: &Path) -> Server {
     let server = Server::start_with_data_dir(&node_config(node, url), root);
+    assert!(
+        wait_log_line(&server, &["cluster lease taken"], Duration::from_secs(30)).is_some(),
+        "node {node} did not take its lease\n{}",
+        server.report()
+    );
+    server
+}
+
+/// [`start_node`] with its SIP on `sip` (an address Kamailio already lists).
+#[track_caller]
+fn start_node_at(node: &str, url: &str, root: &Path, sip: SocketAddr) -> Server {
+    let server = Setup::new_in(&node_config(node, url), Some(root)).start_at(&sip.to_string());
     assert!(
         wait_log_line(&server, &["cluster lease taken"], Duration::from_secs(30)).is_some(),
         "node {node} did not take its lease\n{}",
@@ -273,14 +288,19 @@ fn message_timeline(speech: &[i16], hash: bool) -> Timeline {
     t
 }
 
-/// `n` message callers to `server`, `gap` apart.
-fn callers(scenario: &PcapScenario, server: &Server, n: usize, gap: Duration) -> Vec<RunningSipp> {
+/// `n` message callers to `target` (a node, or Kamailio), `gap` apart.
+fn callers(
+    scenario: &PcapScenario,
+    target: SocketAddr,
+    n: usize,
+    gap: Duration,
+) -> Vec<RunningSipp> {
     (0..n)
         .map(|i| {
             if i > 0 {
                 thread::sleep(gap);
             }
-            scenario.spawn(server, 40_000)
+            scenario.spawn_toward(target, 40_000)
         })
         .collect()
 }
@@ -363,10 +383,44 @@ fn dead_node_recordings_are_adopted_once() {
         .expect("storage root");
     let token = supervisor_token(&db.url());
     let a = start_node("a", &db.url(), root.path());
-    let b = start_node("b", &db.url(), root.path());
+    // Node b's address is in Kamailio's list from the start, but b starts only once a holds
+    // every call: Kamailio's keep-alives keep it out until then.
+    let b_addr = SocketAddr::from(([127, 0, 0, 1], common::free_sip_port()));
+    let Some(kamailio) = Kamailio::start(&[a.udp, b_addr], &["127.0.0.1/32"]) else {
+        return;
+    };
+    assert!(
+        kamailio.wait_for_log(
+            0,
+            &format!("hotline node down: sip:{b_addr}"),
+            Duration::from_secs(10)
+        ),
+        "Kamailio never took the absent node b out\n{}",
+        kamailio.report()
+    );
 
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), false));
-    let calls = callers(&scenario, &a, CALLERS, GAP);
+    let calls = callers(&scenario, kamailio.addr, CALLERS, GAP);
+    // Every call is on a (b is out): then b starts, before a is killed.
+    let on_a = wait_log_lines(&a, &["incoming call"], CALLERS, Duration::from_secs(30));
+    assert_eq!(
+        on_a.len(),
+        CALLERS,
+        "not every call reached node a\n{}\n{}",
+        kamailio.report(),
+        a.report()
+    );
+    let since = kamailio.log().len();
+    let b = start_node_at("b", &db.url(), root.path(), b_addr);
+    assert!(
+        kamailio.wait_for_log(
+            since,
+            &format!("hotline node up: sip:{b_addr}"),
+            Duration::from_secs(10)
+        ),
+        "Kamailio never took node b in\n{}",
+        kamailio.report()
+    );
     let started = wait_log_lines(
         &a,
         &["recording a message"],
@@ -387,6 +441,30 @@ fn dead_node_recordings_are_adopted_once() {
     let killed_at = unix_now();
     let kill = Instant::now();
     a.sigkill();
+    // New calls, through Kamailio, one at a time: the first may meet the dead node.
+    let after = Sipp::toward(kamailio.addr, kamailio.addr, "uac_call_bye")
+        .duration_ms(200)
+        .arg("-m")
+        .arg("4")
+        .arg("-r")
+        .arg("10")
+        .arg("-l")
+        .arg("1")
+        .spawn();
+    let answered = after
+        .wait_until_received(200, "INVITE", Duration::from_secs(10))
+        .then(|| kill.elapsed());
+    let after = after.wait();
+    eprintln!(
+        "kill -9 of node a mid-messages -> first new call answered through Kamailio: {answered:?}"
+    );
+    assert!(
+        after.passed() && answered.is_some_and(|d| d < Duration::from_secs(2)),
+        "new calls after the kill: first answered {answered:?} (limit 2 s)\n{}\n{}\n{}",
+        after.report(),
+        kamailio.report(),
+        b.report()
+    );
     assert!(
         a.wait_exit(Duration::from_secs(10)).is_some(),
         "node a did not die"
@@ -589,7 +667,7 @@ fn a_starting_node_leaves_a_live_nodes_recordings_alone() {
         .expect("storage root");
     let a = start_node("a", &db.url(), root.path());
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), true));
-    let calls = callers(&scenario, &a, CALLERS, Duration::from_millis(300));
+    let calls = callers(&scenario, a.udp, CALLERS, Duration::from_millis(300));
     let started = wait_log_lines(
         &a,
         &["recording a message"],
@@ -781,7 +859,7 @@ fn a_node_back_at_once_repairs_its_own_recordings() {
     let mut a = start_node("a", &db.url(), root.path());
     let b = start_node("b", &db.url(), root.path());
     let scenario = PcapScenario::new("uac_media_pcap", &message_timeline(&speech(), false));
-    let calls = callers(&scenario, &a, CALLERS, Duration::from_millis(300));
+    let calls = callers(&scenario, a.udp, CALLERS, Duration::from_millis(300));
     let started = wait_log_lines(
         &a,
         &["recording a message"],

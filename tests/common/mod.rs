@@ -676,7 +676,7 @@ fn spawn_reader(
 /// A local SIP port for sipp (`-p`), free for both UDP and TCP right now. Left to itself,
 /// sipp tries 5060..5119 in turn, which many sipps in parallel (or anything else on 5060)
 /// can exhaust.
-fn free_sip_port() -> u16 {
+pub(crate) fn free_sip_port() -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
         let port = udp.local_addr().expect("local address").port();
