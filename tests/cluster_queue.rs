@@ -10,82 +10,19 @@
 
 mod common;
 
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http;
 use common::json::Json;
 use common::pcap::Timeline;
+use common::pg::PgDatabase;
 use common::softphone::Softphone;
 use common::{Config, PcapScenario, Report, Server, Setup};
 
 const DOMAIN: &str = "hotline.local";
 const OP_PASSWORD: &str = "op-softphone-pw";
 const EVENT: Duration = Duration::from_secs(20);
-
-// ---------------------------------------------------------------------------------------
-// PostgreSQL
-
-fn psql(database: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1"])
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-        ])
-        .args(["-c", sql])
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// A database for one test, dropped with it.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn create() -> Db {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "hotline_cq_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        if let Err(e) = psql("postgres", &format!("CREATE DATABASE {name}")) {
-            panic!(
-                "PostgreSQL is needed at postgres@127.0.0.1:5432 (`bash .ci/run` sets it up): {e}"
-            );
-        }
-        Db { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Nodes
@@ -97,7 +34,7 @@ fn node_config(node: &str) -> Config {
     ))
 }
 
-fn node_setup(db: &Db, node: &str) -> Setup {
+fn node_setup(db: &PgDatabase, node: &str) -> Setup {
     Setup::new(&node_config(node)).env("DATABASE_URL", &db.url())
 }
 
@@ -195,7 +132,7 @@ fn waiting_caller(ms: u32) -> Timeline {
 
 #[test]
 fn the_queue_carries_on_when_its_leader_dies() {
-    let db = Db::create();
+    let db = PgDatabase::create();
     let setup_a = node_setup(&db, "a");
     setup_a
         .admin(
@@ -363,7 +300,7 @@ fn the_queue_carries_on_when_its_leader_dies() {
 /// the queue (led by A) drops B's waiting caller and frees ana.
 #[test]
 fn a_dead_nodes_calls_leave_the_queue_and_free_its_operator() {
-    let db = Db::create();
+    let db = PgDatabase::create();
     let setup_a = node_setup(&db, "a");
     setup_a
         .admin(

@@ -23,8 +23,6 @@
 //!
 //! PostgreSQL: `postgres@127.0.0.1:5432`, a fresh database per test.
 
-#[path = "common/cluster_pg.rs"]
-mod cluster_pg;
 mod common;
 
 use std::collections::BTreeMap;
@@ -33,10 +31,10 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster_pg::{PG_PORT, PgDatabase, Proxy};
 use common::json::Json;
 use common::kamailio::Kamailio;
 use common::pcap::Timeline;
+use common::pg::{PG_PORT, PgDatabase, Proxy};
 use common::{Config, PcapScenario, RunningSipp, Server, Setup, Sipp, workspace_root};
 use sha2::{Digest, Sha256};
 

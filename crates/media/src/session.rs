@@ -646,8 +646,24 @@ impl Session {
     }
 
     /// A datagram arrived on the RTP socket.
+    ///
+    /// The first RTP packet's source is learned (symmetric RTP: a caller behind NAT sends
+    /// from another address than its SDP says) and packets from elsewhere are dropped, with
+    /// one exception: RTP from exactly the SDP's address takes the source over. A stray
+    /// stream that reached the port first (the previous call's caller on a port used again,
+    /// or an attacker racing the caller) cannot keep the real caller's audio and keys out.
     pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         match self.learned {
+            Some(src)
+                if src != from
+                    && from == self.config.remote
+                    && !is_rtcp(datagram)
+                    && rtp::parse(datagram).is_ok() =>
+            {
+                self.learned = Some(from);
+                self.dtmf.reset();
+                self.events.push_back(MediaEvent::SourceLearned(from));
+            }
             Some(src) if src != from => {
                 self.stats.foreign_dropped += 1;
                 return;
@@ -1125,6 +1141,28 @@ mod tests {
         s.relearn("192.0.2.20:8000".parse().unwrap());
         s.handle_rtp(t0, attacker, &rtp_packet(0, 3, 480, &[0xff; 160]));
         assert_eq!(s.destination(), attacker);
+    }
+
+    /// A stray stream latched first; the caller's RTP from its SDP address takes over.
+    #[test]
+    fn rtp_from_the_sdp_address_takes_over_a_stray_source() {
+        let t0 = Instant::now();
+        let cfg = config();
+        let sdp = cfg.remote;
+        let mut s = Session::new(t0, SystemTime::now(), cfg);
+        let stray: SocketAddr = "192.0.2.77:4000".parse().unwrap();
+        s.handle_rtp(t0, stray, &rtp_packet(0, 1, 160, &[0xff; 160]));
+        assert_eq!(s.poll_event(), Some(MediaEvent::SourceLearned(stray)));
+        // RTCP from the SDP address is no reason to switch.
+        s.handle_rtp(t0, sdp, &[0x81, 200, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(s.destination(), stray);
+        s.handle_rtp(t0, sdp, &rtp_packet(0, 10, 1600, &[0xff; 160]));
+        assert_eq!(s.poll_event(), Some(MediaEvent::SourceLearned(sdp)));
+        assert_eq!(s.destination(), sdp);
+        // And the stray one is foreign from now on (the RTCP above counted too).
+        s.handle_rtp(t0, stray, &rtp_packet(0, 2, 320, &[0xff; 160]));
+        assert_eq!(s.stats().foreign_dropped, 2);
+        assert_eq!(s.destination(), sdp);
     }
 
     #[test]
