@@ -117,15 +117,17 @@ impl Cluster {
     /// `q` first, then the most recently refreshed; one per contact.
     pub async fn bindings_of(&self, operator: &str) -> Result<Vec<SharedBinding>, ClusterError> {
         let rows: Vec<(String, serde_json::Value, Option<f32>, f64)> = sqlx::query_as(
-            "SELECT DISTINCT ON (contact) contact, path, q, \
-                    extract(epoch from (expires_at - now()))::float8 \
-             FROM sip_bindings WHERE operator = $1 AND expires_at > now() \
-             ORDER BY contact, updated_at DESC",
+            "SELECT contact, path, q, left_s FROM ( \
+                 SELECT DISTINCT ON (contact) contact, path, q, updated_at, \
+                        extract(epoch from (expires_at - now()))::float8 AS left_s \
+                 FROM sip_bindings WHERE operator = $1 AND expires_at > now() \
+                 ORDER BY contact, updated_at DESC) latest \
+             ORDER BY q DESC NULLS LAST, updated_at DESC",
         )
         .bind(operator)
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<SharedBinding> = rows
+        let out: Vec<SharedBinding> = rows
             .into_iter()
             .map(|(contact, path, q, left)| {
                 Ok(SharedBinding {
@@ -137,11 +139,6 @@ impl Cluster {
                 })
             })
             .collect::<Result<_, ClusterError>>()?;
-        out.sort_by(|a, b| {
-            b.q.unwrap_or(0.0)
-                .partial_cmp(&a.q.unwrap_or(0.0))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
         Ok(out)
     }
 }

@@ -135,7 +135,12 @@ impl Cluster {
              WHERE n.node_id <> $1 \
                AND n.heartbeat_at < now() - make_interval(secs => $2) \
                AND NOT EXISTS (SELECT 1 FROM cluster_adoptions a \
-                               WHERE a.node_id = n.node_id AND a.started_at = n.started_at) \
+                               WHERE a.node_id = n.node_id AND a.started_at = n.started_at \
+                                 AND (a.done_at IS NOT NULL OR EXISTS ( \
+                                      SELECT 1 FROM cluster_nodes m \
+                                      WHERE m.node_id = a.adopted_by \
+                                        AND m.started_at = a.adopter_run \
+                                        AND m.heartbeat_at >= now() - make_interval(secs => $2)))) \
              ORDER BY n.node_id",
         )
         .bind(&self.node)
@@ -162,20 +167,33 @@ impl Cluster {
         .await?)
     }
 
-    /// Claims the adoption of `run`'s unfinished work for this node. `false`: another node
-    /// claimed it first, or the node came back (a new run) in the meantime.
+    /// Claims the adoption of `run`'s unfinished work for this node. `false`: another live
+    /// node holds the claim or finished it, the node came back (a new run) in the meantime,
+    /// or this node has no lease yet. A claim whose adopter died before it was done is taken
+    /// over.
     pub async fn claim_adoption(&self, run: &DeadRun) -> Result<bool, ClusterError> {
+        let Some(me) = self.run_started_at() else {
+            return Ok(false);
+        };
         let n = sqlx::query(
-            "INSERT INTO cluster_adoptions (node_id, started_at, adopted_by, adopted_at) \
-             SELECT $1, $2, $3, now() WHERE EXISTS ( \
+            "INSERT INTO cluster_adoptions (node_id, started_at, adopted_by, adopter_run, adopted_at) \
+             SELECT $1, $2, $3, $5, now() WHERE EXISTS ( \
                  SELECT 1 FROM cluster_nodes WHERE node_id = $1 AND started_at = $2 \
                    AND heartbeat_at < now() - make_interval(secs => $4)) \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (node_id, started_at) DO UPDATE SET \
+                 adopted_by = excluded.adopted_by, adopter_run = excluded.adopter_run, \
+                 adopted_at = excluded.adopted_at \
+             WHERE cluster_adoptions.done_at IS NULL AND NOT EXISTS ( \
+                 SELECT 1 FROM cluster_nodes m \
+                 WHERE m.node_id = cluster_adoptions.adopted_by \
+                   AND m.started_at = cluster_adoptions.adopter_run \
+                   AND m.heartbeat_at >= now() - make_interval(secs => $4))",
         )
         .bind(&run.node_id)
         .bind(run.started_at)
         .bind(&self.node)
         .bind(self.lease.as_secs_f64())
+        .bind(me)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -185,7 +203,8 @@ impl Cluster {
     /// Records how many recordings the adoption of `run` entered in the store.
     pub async fn adoption_done(&self, run: &DeadRun, recordings: u32) -> Result<(), ClusterError> {
         sqlx::query(
-            "UPDATE cluster_adoptions SET recordings = $3 WHERE node_id = $1 AND started_at = $2",
+            "UPDATE cluster_adoptions SET recordings = $3, done_at = now() \
+             WHERE node_id = $1 AND started_at = $2",
         )
         .bind(&run.node_id)
         .bind(run.started_at)

@@ -76,6 +76,15 @@ impl Cluster {
         &self.pool
     }
 
+    /// A pool of one connection for a `LISTEN` (which holds its connection for good), so that
+    /// listeners never take connections from the queries of calls and leases.
+    pub(crate) fn listen_pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(self.options.clone())
+    }
+
     /// Options for a dedicated connection (the queue leader's lock, `LISTEN`).
     pub(crate) fn connect_options(&self) -> &PgConnectOptions {
         &self.options

@@ -111,20 +111,50 @@ async fn a_node_whose_lease_runs_out_is_dead_once_and_adopted_once() {
         "b never saw a dead: {:?}",
         b.dead_runs().await
     );
-    assert!(b.claim_adoption(&dead).await.unwrap());
     let c = Cluster::connect(&db.url(), "c", lease).unwrap();
+    c.start_lease();
+    assert!(
+        until(Duration::from_secs(5), async || c
+            .run_started_at()
+            .is_some())
+        .await
+    );
+    assert!(b.claim_adoption(&dead).await.unwrap());
     assert!(!c.claim_adoption(&dead).await.unwrap(), "claimed twice");
-    b.adoption_done(&dead, 3).await.unwrap();
+    // b dies before it is done: its claim lapses with its lease, and c takes it over.
+    psql(
+        &db.0,
+        "UPDATE cluster_nodes SET started_at = started_at - 1, \
+         heartbeat_at = now() - interval '1 minute' WHERE node_id = 'b'",
+    );
+    assert!(
+        until(Duration::from_secs(6), async || c
+            .dead_runs()
+            .await
+            .unwrap()
+            .contains(&dead))
+        .await,
+        "an unfinished claim of a dead adopter keeps the run from everyone"
+    );
+    assert!(
+        c.claim_adoption(&dead).await.unwrap(),
+        "c could not take the claim over"
+    );
+    c.adoption_done(&dead, 3).await.unwrap();
     assert_eq!(
         psql(
             &db.0,
-            "SELECT adopted_by || ' ' || recordings FROM cluster_adoptions"
+            "SELECT adopted_by || ' ' || recordings || ' ' || (done_at IS NOT NULL) \
+             FROM cluster_adoptions"
         ),
-        "b 3"
+        "c 3 true"
     );
-    assert_eq!(
-        b.dead_runs().await.unwrap(),
-        vec![],
+    assert!(
+        !b.claim_adoption(&dead).await.unwrap(),
+        "a finished adoption was claimed again"
+    );
+    assert!(
+        !c.dead_runs().await.unwrap().contains(&dead),
         "adopted runs are not dead again"
     );
 }

@@ -74,7 +74,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// `cluster.node_id`: this node's name, unique in the cluster (1-32 of `a-z`, `0-9`,
-    /// `-`). Set, it needs a `postgres://` `storage.database_url`; the node then keeps its
+    /// `-`, a letter first). Set, it needs a `postgres://` `storage.database_url`; the node then keeps its
     /// spool under `<data_dir>/nodes/<node_id>/` and its recordings under
     /// `<data_dir>/recordings/<node_id>/`, shares registrations and the operator queue
     /// through PostgreSQL, and adopts a dead node's unfinished recordings. Default empty.
@@ -162,7 +162,9 @@ pub struct SipConfig {
     /// in a cluster). A REGISTER from one of them that carries the proxy's Path with a
     /// `received` parameter is counted against the phone's address there, not the proxy's:
     /// by the digest lockout and in the fail2ban line (one attacker must not lock every
-    /// operator out, nor get the proxy banned). Default empty.
+    /// operator out, nor get the proxy banned). Only a REGISTER from one of them has its Path
+    /// (RFC 3327) kept as the route to the phone, which other nodes of a cluster need to ring
+    /// it. Default empty.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -649,14 +651,20 @@ impl Config {
         }
         let c = &self.cluster;
         if c.enabled() {
+            // A letter first: a node's recordings directory never looks like the one-process
+            // tree's years (`recordings/2026/`).
             let id_ok = c.node_id.len() <= 32
+                && c.node_id.starts_with(|ch: char| ch.is_ascii_lowercase())
                 && c.node_id
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !id_ok {
                 return Err((
                     "cluster.node_id",
-                    format!("{:?}: use 1-32 of a-z, 0-9 and -", c.node_id),
+                    format!(
+                        "{:?}: use 1-32 of a-z, 0-9 and -, a letter first",
+                        c.node_id
+                    ),
                 ));
             }
             if self.effective_database_url().kind() != DatabaseKind::Postgres {
@@ -1780,6 +1788,30 @@ mod tests {
             c.effective_database_url().as_str(),
             "sqlite:///srv/b/hotline.db"
         );
+    }
+
+    #[test]
+    fn cluster_keys_name_the_key() {
+        let e = error("[cluster]\nnode_id = \"a\"\n");
+        assert!(
+            e.starts_with("test.toml: cluster.node_id: a cluster node needs a postgres://"),
+            "{e}"
+        );
+        let pg = "[storage]\ndatabase_url = \"postgres://u@db/h\"\n[cluster]\n";
+        let e = error(&format!("{pg}node_id = \"2026\"\n"));
+        assert!(e.contains("cluster.node_id: \"2026\": use 1-32"), "{e}");
+        let e = error(&format!("{pg}node_id = \"Node A\"\n"));
+        assert!(e.contains("cluster.node_id: "), "{e}");
+        let e = error(&format!("{pg}node_id = \"a\"\nlease_secs = 1\n"));
+        assert!(e.contains("cluster.lease_secs: must be at least 2"), "{e}");
+        let ok = Config::from_str_at(
+            &format!("{pg}node_id = \"node-a2\"\n"),
+            Path::new("test.toml"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(ok.cluster.enabled());
+        assert_eq!(ok.cluster.lease(), Duration::from_secs(10));
     }
 
     #[test]

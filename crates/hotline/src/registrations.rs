@@ -154,6 +154,8 @@ struct Pending {
     to_tag: String,
     /// The phone's address behind a trusted proxy (see [`client_behind_proxy`]).
     client: Option<std::net::IpAddr>,
+    /// It came from a trusted proxy: its Path is the route to the phone.
+    trusted: bool,
 }
 
 /// The REGISTER side of the SIP task (sans-IO apart from its logs).
@@ -203,7 +205,8 @@ impl RegistrarShell {
         peer: Peer,
         to_tag: String,
     ) -> Option<Lookup> {
-        let client = if self.proxies.contains(&peer.remote.ip()) {
+        let trusted = self.proxies.contains(&peer.remote.ip());
+        let client = if trusted {
             client_behind_proxy(&request)
         } else {
             None
@@ -213,6 +216,7 @@ impl RegistrarShell {
             peer,
             to_tag,
             client,
+            trusted,
         };
         let Some(name) = self.handler.account_name(&pending.request) else {
             self.decide(now, wall, endpoint, id, &pending, None);
@@ -272,6 +276,7 @@ impl RegistrarShell {
                 request: &pending.request,
                 source: pending.peer,
                 client: pending.client,
+                trusted_path: pending.trusted,
                 account,
                 to_tag: &pending.to_tag,
             },
@@ -894,6 +899,21 @@ mod tests {
             None
         );
         assert_eq!(client_behind_proxy(&reg("")), None);
+    }
+
+    /// A Path is the route to the phone only when a trusted proxy wrote it.
+    #[test]
+    fn only_a_trusted_proxys_path_is_kept() {
+        for trusted in [false, true] {
+            let mut w = World::new(Transport::Udp);
+            if trusted {
+                w.shell.proxies = vec![w.phone.remote.ip()];
+            }
+            w.path = Some("<sip:198.51.100.7:40000;lr;received=sip:203.0.113.9:5062>".into());
+            w.register_ok("ana");
+            let path = w.view.contacts("ana")[0].path.clone();
+            assert_eq!(path.is_empty(), !trusted, "trusted {trusted}: {path:?}");
+        }
     }
 
     /// Five wrong passwords for ana from one phone behind the proxy: with the proxy trusted

@@ -16,7 +16,7 @@
 //! ```text
 //! name  = handler.account_name(&msg)            // whose HA1s to look up
 //! secrets = store lookup (None when unknown)      // the shell's, async
-//! out   = handler.handle(now, wall, RegisterInput { request, source, client: None, account: secrets, to_tag })
+//! out   = handler.handle(now, wall, RegisterInput { request, source, client: None, trusted_path: false, account: secrets, to_tag })
 //! send out.response through the REGISTER's server transaction; log out.auth_log
 //! drain handler.poll_event(), handler.poll_keepalive(now); wake at handler.poll_timeout()
 //! ```
@@ -1105,6 +1105,10 @@ pub struct RegisterInput<'a> {
     /// `received` of the proxy's Path): the lockout and the auth-failure line count it
     /// instead of the proxy's. `None`: the source.
     pub client: Option<std::net::IpAddr>,
+    /// Whether the request came from a proxy we trust with Path (RFC 3327): only then is
+    /// its Path kept as the route to the phone; anyone else's Path is ignored, so a phone
+    /// cannot choose the hops of the requests sent to it.
+    pub trusted_path: bool,
     /// The HA1s of the account named by [`RegisterHandler::account_name`];
     /// `None` for no such account, or one that may not register.
     pub account: Option<&'a DigestSecrets>,
@@ -1330,6 +1334,12 @@ impl RegisterHandler {
         self.lockout.success(now, ip, &creds.username);
         let aor = format!("sip:{aor_user}@{}", self.domain);
         let result = Registration::from_message(request, aor.clone(), input.source)
+            .map(|mut reg| {
+                if !input.trusted_path {
+                    reg.path.clear();
+                }
+                reg
+            })
             .and_then(|reg| self.registrar.register(now, reg));
         match result {
             Ok(bindings) => (Decision::Registered { aor, bindings }, None),
@@ -1381,10 +1391,11 @@ impl RegisterHandler {
                     b = b.header("Contact", binding.contact_value(now));
                 }
                 // RFC 3327 §5.3: the Path stored is echoed when the UA supports it.
-                let supports_path = input
-                    .request
-                    .values(HeaderName::Supported)
-                    .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"path"));
+                let supports_path = input.trusted_path
+                    && input
+                        .request
+                        .values(HeaderName::Supported)
+                        .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"path"));
                 if supports_path {
                     for p in input.request.values(HeaderName::Path) {
                         b = b.header("Path", String::from_utf8_lossy(p).trim());

@@ -74,6 +74,7 @@ impl App {
                 request: &request,
                 source: peer,
                 client: None,
+                trusted_path: false,
                 account: known.then_some(&self.account),
                 to_tag: &to_tag,
             },

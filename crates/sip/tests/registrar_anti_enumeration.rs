@@ -67,6 +67,7 @@ impl Attacker {
                 request: m,
                 source: source(),
                 client: None,
+                trusted_path: false,
                 account,
                 to_tag: "t",
             },

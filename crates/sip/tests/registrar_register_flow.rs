@@ -63,6 +63,7 @@ impl Shell {
                 request,
                 source: phone.source,
                 client: None,
+                trusted_path: false,
                 account,
                 to_tag: "srvtag",
             },

@@ -25,6 +25,8 @@ use crate::{Cluster, ClusterError};
 
 /// How often the node looks for events without a NOTIFY, and retries held inputs.
 const POLL: Duration = Duration::from_millis(500);
+/// The advisory lock that orders `queue_log` inserts (see [`Client::write`]).
+const LOG_LOCK: i64 = 0x686f_746c_696e_6502;
 /// Inputs held while the database is away, at most (older ones are dropped, logged).
 const HOLD: usize = 10_000;
 
@@ -83,7 +85,7 @@ async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
 
 impl Client {
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {
-        let mut l = PgListener::connect_with(self.cluster.pool()).await?;
+        let mut l = PgListener::connect_with(&self.cluster.listen_pool()).await?;
         l.listen(&node_channel(self.cluster.node_id())).await?;
         Ok(l)
     }
@@ -184,16 +186,25 @@ impl Client {
         }
     }
 
+    /// Logs one input. Inserts from all nodes are serialised by a transaction-level advisory
+    /// lock taken before the row's `seq` is drawn, so `seq` order is commit order: the
+    /// leader, reading `seq > applied`, can never pass over a row that commits late.
     async fn write(&self, input: &Input) -> Result<(), ClusterError> {
-        sqlx::query(
-            "WITH logged AS (INSERT INTO queue_log (node_id, input) VALUES ($1, $2) RETURNING seq) \
-             SELECT pg_notify($3, '') FROM logged",
-        )
-        .bind(self.cluster.node_id())
-        .bind(serde_json::to_value(input)?)
-        .bind(INBOX_CHANNEL)
-        .execute(self.cluster.pool())
-        .await?;
+        let mut tx = self.cluster.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOG_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO queue_log (node_id, input) VALUES ($1, $2)")
+            .bind(self.cluster.node_id())
+            .bind(serde_json::to_value(input)?)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(INBOX_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

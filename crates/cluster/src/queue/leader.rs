@@ -65,6 +65,16 @@ pub(crate) async fn campaign(cluster: Cluster, config: QueueConfig) {
     loop {
         match PgConnection::connect_with(cluster.connect_options()).await {
             Ok(mut conn) => {
+                // The server notices a leader whose host vanished (no FIN, no RST) within
+                // seconds, not after the kernel's hours of TCP keep-alive, and frees the lock.
+                for set in [
+                    "SET tcp_keepalives_idle = 2",
+                    "SET tcp_keepalives_interval = 1",
+                    "SET tcp_keepalives_count = 3",
+                    "SET tcp_user_timeout = 5000",
+                ] {
+                    let _ = sqlx::query(set).execute(&mut conn).await;
+                }
                 let locked = sqlx::query("SELECT pg_advisory_lock($1)")
                     .bind(LEADER_LOCK)
                     .execute(&mut conn)
@@ -98,6 +108,8 @@ struct Leader {
     applied: i64,
     /// Operators the bindings say are registered (what the queue was told).
     registered: BTreeSet<String>,
+    /// Outbox rows made outside the queue's events (calls of ended runs), for the next commit.
+    told: Vec<(String, String, serde_json::Value)>,
 }
 
 /// Never constructed: [`Leader::start`] only returns with an error.
@@ -135,8 +147,9 @@ impl Leader {
             calls,
             applied,
             registered,
+            told: Vec::new(),
         };
-        let mut listener = PgListener::connect_with(cluster.pool()).await?;
+        let mut listener = PgListener::connect_with(&cluster.listen_pool()).await?;
         listener.listen(INBOX_CHANNEL).await?;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -172,7 +185,16 @@ impl Leader {
             match serde_json::from_value::<Input>(input) {
                 Ok(input) => {
                     if let Input::Enqueue { call, run, .. } = &input {
-                        self.calls.insert(call.clone(), (node, *run));
+                        self.calls.insert(call.clone(), (node.clone(), *run));
+                    }
+                    if let Input::Ended { operator } = &input
+                        && !self.on_call_of(operator, &node, now)
+                    {
+                        // A report from a node whose call with this operator the queue already
+                        // ended (the node's run was taken for over): it must not end the
+                        // operator's next conversation.
+                        tracing::info!(operator = %operator, node = %node, "call-ended report for a call the queue no longer has; ignored");
+                        continue;
                     }
                     input.apply(&mut self.queue, now);
                 }
@@ -185,7 +207,8 @@ impl Leader {
         }
         changed |= self.end_calls_of_gone_runs(now).await?;
         changed |= self.sync_registrations(now).await?;
-        let mut out: Vec<(String, String, serde_json::Value)> = Vec::new();
+        let mut out: Vec<(String, String, serde_json::Value)> = std::mem::take(&mut self.told);
+        changed |= !out.is_empty();
         while let Some(event) = self.queue.poll_event() {
             changed = true;
             let Some((call, o)) = Output::of(&event) else {
@@ -220,11 +243,31 @@ impl Leader {
             .map(|(c, _)| c.clone())
             .collect();
         for call in &gone {
-            tracing::warn!(call = %call, node = %self.calls[call].0, "queued call's node is gone; call leaves the queue");
+            let node = self.calls[call].0.clone();
+            tracing::warn!(call = %call, node = %node, "queued call's node is gone; call leaves the queue");
             self.queue.cancel(now, CallId::from(call.as_str()));
-            self.calls.remove(call);
+            // Should the node be alive after all (cut from the database longer than its
+            // lease), its caller hears that the queue let them go instead of waiting on.
+            let no = Output::NoOperator {
+                reason: hotline_queue::NoOperatorReason::NobodyLoggedIn
+                    .as_str()
+                    .to_owned(),
+            };
+            self.told
+                .push((node, call.clone(), serde_json::to_value(&no)?));
         }
         Ok(!gone.is_empty())
+    }
+
+    /// Whether `operator` is on a call the queue holds for `node`.
+    fn on_call_of(&self, operator: &str, node: &str, now: Instant) -> bool {
+        self.queue
+            .snapshot(now)
+            .operators
+            .into_iter()
+            .find(|o| o.name.as_str() == operator)
+            .and_then(|o| o.current_call)
+            .is_some_and(|c| self.calls.get(c.as_str()).is_some_and(|(n, _)| n == node))
     }
 
     /// An operator is registered while some node holds a binding of theirs that has not

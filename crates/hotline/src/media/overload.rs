@@ -174,6 +174,10 @@ impl Monitor {
             writer_backlog: self.writer_backlog,
         };
         self.last = w;
+        // A shard that served no call has nobody to protect: its late ticks and the
+        // process's CPU are the machine's other work (a test run, a backup), and refusing
+        // the first caller for them would protect nothing. The writer's backlog still counts.
+        let idle = self.calls == 0;
         self.start = now;
         self.ticks = 0;
         self.late = 0;
@@ -190,8 +194,11 @@ impl Monitor {
             // would only add to what waits in memory (nothing is dropped).
             (Reason::Writer, w.writer_backlog as f64, 0.0),
         ];
-        let over = signals.iter().find(|(_, v, limit)| v > limit);
-        let calm = signals.iter().all(|(_, v, limit)| *v <= limit * CALM_SHARE);
+        let counts = |r: &Reason| !idle || matches!(r, Reason::Backlog | Reason::Writer);
+        let over = signals.iter().find(|(r, v, limit)| counts(r) && v > limit);
+        let calm = signals
+            .iter()
+            .all(|(r, v, limit)| !counts(r) || *v <= limit * CALM_SHARE);
         match (self.refusing, over) {
             (None, Some(&(reason, value, _))) => {
                 self.refusing = Some(reason);
@@ -251,6 +258,26 @@ mod tests {
             out = out.or(m.poll(*now));
         }
         out
+    }
+
+    /// Late ticks and CPU with no call on the shard: nobody to protect, nobody refused.
+    #[test]
+    fn an_idle_shard_never_refuses_for_the_machines_other_work() {
+        let mut now = Instant::now();
+        let mut m = Monitor::new(now, LIMITS);
+        let ticks = WINDOW.as_millis().div_ceil(TICK.as_millis()) as u32;
+        for _ in 0..3 {
+            m.cpu(0.99);
+            for _ in 0..ticks {
+                m.tick(LATE_TICK * 2, Duration::from_millis(19), 0, 0);
+                now += TICK;
+                assert_eq!(m.poll(now), None);
+            }
+        }
+        assert_eq!(m.refusing(), None);
+        // The same with calls on it refuses.
+        m.cpu(0.99);
+        assert!(window(&mut m, &mut now, ticks, Duration::from_millis(19), 0).is_some());
     }
 
     #[test]

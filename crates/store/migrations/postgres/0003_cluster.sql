@@ -13,13 +13,17 @@ CREATE TABLE cluster_nodes (
 );
 
 -- A surviving node adopted the unfinished recordings of `node_id`'s run that started at
--- `started_at` (repaired, hashed, entered in the store). One row per dead run: the claim.
+-- `started_at` (repaired, hashed, entered in the store). One row per dead run: the claim, by
+-- `adopted_by`'s run `adopter_run`; `done_at` once finished. A claim whose adopter died before
+-- it was done may be taken over by another survivor.
 CREATE TABLE cluster_adoptions (
-    node_id    TEXT NOT NULL,
-    started_at BIGINT NOT NULL,
-    adopted_by TEXT NOT NULL,
-    adopted_at TIMESTAMPTZ NOT NULL,
-    recordings INTEGER NOT NULL DEFAULT 0,
+    node_id     TEXT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    adopted_by  TEXT NOT NULL,
+    adopter_run BIGINT NOT NULL,
+    adopted_at  TIMESTAMPTZ NOT NULL,
+    done_at     TIMESTAMPTZ,
+    recordings  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (node_id, started_at)
 );
 
