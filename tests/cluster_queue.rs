@@ -30,7 +30,8 @@ const EVENT: Duration = Duration::from_secs(20);
 fn node_config(node: &str) -> Config {
     Config::default().sections(&format!(
         "[cluster]\nnode_id = \"{node}\"\nlease_secs = 3\n\
-         [queue]\nring_timeout_secs = 10\nwrap_up_secs = 0\nposition_every_secs = 0\n"
+         [queue]\nring_timeout_secs = 10\nwrap_up_secs = 0\nposition_every_secs = 0\n\
+         [media]\nmax_cpu_percent = 100\nmax_busy_percent = 100\nmax_late_percent = 100\nmax_backlog_percent = 100\n"
     ))
 }
 

@@ -49,10 +49,13 @@ const HASH_AT_MS: u32 = 21_000;
 // Nodes
 
 /// The config of node `node` on the database at `url`.
+/// Media admission never refuses here (every limit at 100 %): these tests run many nodes on
+/// two shared cores, where a node would refuse calls for the machine's load now and then
+/// (tests/media_calls.rs tests admission).
 fn node_config(node: &str, url: &str) -> Config {
     Config::default().sections(&format!(
         "[storage]\ndatabase_url = \"{url}\"\n\n[cluster]\nnode_id = \"{node}\"\nlease_secs = \
-         {LEASE_SECS}\n"
+         {LEASE_SECS}\n[media]\nmax_cpu_percent = 100\nmax_busy_percent = 100\nmax_late_percent = 100\nmax_backlog_percent = 100\n"
     ))
 }
 
