@@ -128,39 +128,21 @@ fn waiting_caller(ms: u32) -> Timeline {
     t
 }
 
-// ---------------------------------------------------------------------------------------
-// 1.
-
-#[test]
-fn the_queue_carries_on_when_its_leader_dies() {
-    let db = PgDatabase::create();
-    let setup_a = node_setup(&db, "a");
-    setup_a
-        .admin(
-            &[
-                "user",
-                "add",
-                "ana",
-                "--role",
-                "operator",
-                "--password-stdin",
-            ],
-            Some(&format!("{OP_PASSWORD}\n")),
-        )
-        .expect_ok();
-    setup_a
-        .admin(
-            &[
-                "user",
-                "add",
-                "sup",
-                "--role",
-                "supervisor",
-                "--password-stdin",
-            ],
-            Some("sup-password-1\n"),
-        )
-        .expect_ok();
+/// Users ana (operator) and sup (supervisor) on `db`; node a started and leading the queue,
+/// then node b; sup's API token.
+fn leader_a_and_b(db: &PgDatabase) -> (Server, Server, String) {
+    let setup_a = node_setup(db, "a");
+    for (name, role, password) in [
+        ("ana", "operator", OP_PASSWORD),
+        ("sup", "supervisor", "sup-password-1"),
+    ] {
+        setup_a
+            .admin(
+                &["user", "add", name, "--role", role, "--password-stdin"],
+                Some(&format!("{password}\n")),
+            )
+            .expect_ok();
+    }
     let sup = setup_a
         .admin(&["token", "create", "sup"], None)
         .expect_ok()
@@ -172,7 +154,17 @@ fn the_queue_carries_on_when_its_leader_dies() {
         "node a did not take the queue's lead\n{}",
         a.report()
     );
-    let b = node_setup(&db, "b").start();
+    let b = node_setup(db, "b").start();
+    (a, b, sup)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1.
+
+#[test]
+fn the_queue_carries_on_when_its_leader_dies() {
+    let db = PgDatabase::create();
+    let (a, b, sup) = leader_a_and_b(&db);
     let nodes = Nodes(vec![&a, &b]);
 
     // ana registers at B and is logged in but paused: callers wait for her.
@@ -302,45 +294,7 @@ fn the_queue_carries_on_when_its_leader_dies() {
 #[test]
 fn a_dead_nodes_calls_leave_the_queue_and_free_its_operator() {
     let db = PgDatabase::create();
-    let setup_a = node_setup(&db, "a");
-    setup_a
-        .admin(
-            &[
-                "user",
-                "add",
-                "ana",
-                "--role",
-                "operator",
-                "--password-stdin",
-            ],
-            Some(&format!("{OP_PASSWORD}\n")),
-        )
-        .expect_ok();
-    setup_a
-        .admin(
-            &[
-                "user",
-                "add",
-                "sup",
-                "--role",
-                "supervisor",
-                "--password-stdin",
-            ],
-            Some("sup-password-1\n"),
-        )
-        .expect_ok();
-    let sup = setup_a
-        .admin(&["token", "create", "sup"], None)
-        .expect_ok()
-        .trim()
-        .to_owned();
-    let a = setup_a.start();
-    assert!(
-        wait_log(&a, "this node now leads the operator queue", EVENT),
-        "node a did not take the queue's lead\n{}",
-        a.report()
-    );
-    let b = node_setup(&db, "b").start();
+    let (a, b, sup) = leader_a_and_b(&db);
     let nodes = Nodes(vec![&a, &b]);
     let ana = Softphone::operator(b.udp, "ana", OP_PASSWORD, DOMAIN, &["--timeout-s", "150"]);
     ana.wait("registered", EVENT, &nodes);
