@@ -74,6 +74,10 @@ struct CallJson<'a> {
     path: &'a [String],
     queue_wait_ms: Option<i64>,
     operator: Option<&'a str>,
+    /// `quick-exit`, `silent`.
+    marks: &'a [String],
+    /// The caller's keypad answers, in order.
+    answers: &'a [hotline_store::Answer],
     /// Left out for operators.
     #[serde(skip_serializing_if = "Option::is_none")]
     recordings: Option<&'a [String]>,
@@ -93,6 +97,8 @@ impl<'a> CallJson<'a> {
             path: &call.path,
             queue_wait_ms: call.queue_wait_ms,
             operator: call.operator.as_deref(),
+            marks: &call.marks,
+            answers: &call.answers,
             recordings: who.sees_recordings().then_some(&call.recordings[..]),
         }
     }
