@@ -63,6 +63,7 @@ pub(crate) mod layout;
 mod me;
 mod operator;
 mod recordings;
+mod safety;
 mod signin;
 mod sse;
 
