@@ -170,3 +170,21 @@ fn a_flow_without_quick_exit_treats_star_as_any_key() {
         ]
     );
 }
+
+#[test]
+fn while_the_reference_number_is_read() {
+    let mut c = Call::new();
+    c.reach_main_menu('1');
+    c.key('2');
+    c.finished();
+    c.advance(secs(12));
+    c.recorded(RecordEnd::FinishKey, 12_000);
+    // The `saved` node reads the number; `*` cuts it.
+    assert_eq!(c.key('*'), [Command::StopPlayback, decoy(Lang::Es)]);
+    assert!(c.logged(EventKind::QuickExit, "saved"));
+    let out = c.input(Input::HungUp);
+    assert!(
+        matches!(&out[..], [Command::Outcome { disposition: Disposition::Message, marks, .. }] if marks == &[Mark::QuickExit]),
+        "{out:?}"
+    );
+}
