@@ -63,6 +63,21 @@ pub enum Command {
     LeaveQueue,
     /// Hang up the call (BYE). [`Command::Outcome`] follows at once.
     HangUp,
+    /// The caller answered a `question` node with a key: store it with the call and show
+    /// it to operators.
+    Answer {
+        /// What was asked (the node's `question`).
+        question: String,
+        /// The answer (the value of the key in the node's `answers`).
+        answer: String,
+    },
+    /// The caller confirmed a callback: book it (the shell holds the number; the flow
+    /// never sees it). The flow goes on to the `callback` node's `next` at once: the
+    /// shell must have made the booking durable before that node's prompts end.
+    Callback {
+        /// `asap` or the name of a window of hotline.toml's `[callback]`.
+        window: String,
+    },
     /// The call is over: what it came to. Emitted exactly once per call, last.
     Outcome {
         /// What the call came to.
@@ -73,6 +88,8 @@ pub enum Command {
         path: Vec<String>,
         /// The call's reference number, as given to [`Flow::new`](crate::Flow::new).
         reference: String,
+        /// What else is known of the call, for statistics and the console.
+        marks: Vec<Mark>,
     },
     /// A line for the call's event log. Never holds the caller's number (the flow never
     /// sees it) nor keys pressed during a recording.
@@ -119,6 +136,35 @@ impl fmt::Display for Disposition {
     }
 }
 
+/// Something the call is marked with at its end ([`Command::Outcome`]), beside its
+/// disposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Mark {
+    /// The caller pressed the quick-exit key: the decoy played.
+    QuickExit,
+    /// The caller pressed no key and no speech was heard, from the answer to the end
+    /// (not after an operator answered). Such calls are counted, never blocked: victims
+    /// often call silently several times before they talk.
+    Silent,
+}
+
+impl Mark {
+    /// The name stored with the call.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuickExit => "quick-exit",
+            Self::Silent => "silent",
+        }
+    }
+}
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kind of a [`Command::Event`]; [`EventKind::as_str`] is the `kind` stored with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -154,6 +200,15 @@ pub enum EventKind {
     HungUp,
     /// The flow hung up.
     HangUp,
+    /// The caller pressed the quick-exit key; the decoy plays. Detail: the node.
+    QuickExit,
+    /// A `question` node was answered. Detail: `question = answer`.
+    Answer,
+    /// A callback was booked. Detail: the window.
+    CallbackBooked,
+    /// No callback was booked at a `callback` node. Detail: why (`not-safe`,
+    /// `cancelled`, `no-input`, `not-possible`).
+    CallbackDeclined,
     /// The flow broke. Detail: what went wrong.
     Error,
 }
@@ -177,6 +232,10 @@ impl EventKind {
             Self::MaxCallLength => "max-call-length",
             Self::HungUp => "hung-up",
             Self::HangUp => "hang-up",
+            Self::QuickExit => "quick-exit",
+            Self::Answer => "answer",
+            Self::CallbackBooked => "callback-booked",
+            Self::CallbackDeclined => "callback-declined",
             Self::Error => "error",
         }
     }

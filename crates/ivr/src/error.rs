@@ -66,6 +66,12 @@ pub enum KeyProblem {
         /// The key.
         key: char,
     },
+    /// `yes_key` and `no_key` of a `callback` node are the same key.
+    #[error("`{key}` is both the yes key and the no key")]
+    YesIsNo {
+        /// The key.
+        key: char,
+    },
     /// A prompt list that must play something is empty.
     #[error("must name at least one prompt")]
     NoPrompt,

@@ -23,6 +23,10 @@ pub enum Input {
         /// Length of the recorded audio.
         duration_ms: u64,
     },
+    /// The caller spoke: speech was heard in a recording (the shell's silence detector
+    /// found a frame above its threshold). Once per call is enough; a call with neither
+    /// speech nor a key is marked [`Mark::Silent`](crate::Mark::Silent).
+    Speech,
     /// The caller's place in the operator queue changed (1 = next).
     QueueUpdate {
         /// Position in the queue, 1-based.

@@ -43,10 +43,10 @@ mod key;
 pub mod lang;
 pub mod validate;
 
-pub use command::{Command, Disposition, EventKind, PromptRef};
+pub use command::{Command, Disposition, EventKind, Mark, PromptRef};
 pub use def::{
-    DIGIT_PROMPTS, EnqueueNode, FlowDef, GotoNode, HangUpNode, LanguageNode, MenuNode, Node,
-    PlayNode, RecordNode, SavedNode,
+    CallbackNode, DIGIT_PROMPTS, EnqueueNode, FlowDef, GotoNode, HangUpNode, LanguageNode,
+    MenuNode, Node, PlayNode, QuestionNode, QuickExit, RecordNode, SavedNode,
 };
 pub use error::{FlowError, KeyProblem};
 pub use flow::Flow;

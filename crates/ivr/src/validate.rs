@@ -51,6 +51,21 @@ pub enum FlowProblem {
         /// The node it names.
         node: String,
     },
+    /// The quick-exit key has another meaning in a node: the caller pressing it there
+    /// would get the decoy, never that option.
+    QuickExitKeyTaken {
+        /// The node.
+        node: String,
+        /// The key of the node that uses it (`options.*`, `finish_key`).
+        key: String,
+    },
+    /// A decoy prompt of `[quick_exit]` has no file in a language of the flow.
+    MissingDecoy {
+        /// The language.
+        lang: Lang,
+        /// The prompt id.
+        prompt: String,
+    },
     /// `goto` nodes that lead to each other and never to anything else.
     GotoLoop {
         /// One node of the loop (the first by id).
@@ -93,6 +108,16 @@ impl fmt::Display for FlowProblem {
             }
             Self::MaxCallNotHangUp { node } => {
                 write!(f, "key `on_max_call`: node `{node}` is not a `hangup` node")
+            }
+            Self::QuickExitKeyTaken { node, key } => write!(
+                f,
+                "node `{node}`, key `{key}`: the quick-exit key (`quick_exit.key`) cannot mean anything else"
+            ),
+            Self::MissingDecoy { lang, prompt } => {
+                write!(
+                    f,
+                    "key `quick_exit.decoy`: prompt `{prompt}` missing in `{lang}`"
+                )
             }
             Self::GotoLoop { node } => write!(f, "node `{node}`: `goto` nodes in a loop"),
         }
@@ -152,7 +177,29 @@ impl FlowDef {
         for node in self.goto_loops() {
             problems.push(FlowProblem::GotoLoop { node });
         }
+        if let Some(q) = &self.quick_exit {
+            for (id, node) in &self.nodes {
+                for (key, _) in node.keys().into_iter().filter(|(_, k)| *k == q.key) {
+                    problems.push(FlowProblem::QuickExitKeyTaken {
+                        node: id.clone(),
+                        key,
+                    });
+                }
+            }
+        }
         let langs = self.languages();
+        if let Some(q) = &self.quick_exit {
+            for prompt in &q.decoy {
+                for &lang in &langs {
+                    if !has_prompt(lang, prompt) {
+                        problems.push(FlowProblem::MissingDecoy {
+                            lang,
+                            prompt: prompt.clone(),
+                        });
+                    }
+                }
+            }
+        }
         let mut seen = BTreeSet::new();
         for (id, node) in &self.nodes {
             for (key, prompt) in node.prompts() {

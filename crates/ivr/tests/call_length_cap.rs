@@ -35,6 +35,7 @@ fn a_caller_stuck_in_the_menu_hears_goodbye_at_20_minutes() {
                 language: Some(Lang::Es),
                 path,
                 reference: common::REFERENCE.to_owned(),
+                marks: Vec::new(),
             }
         ]
     );

@@ -108,3 +108,42 @@ fn top_level_errors_name_the_key() {
     assert!(matches!(e, FlowError::Toml { node: None, .. }));
     assert!(e.to_string().contains("language = \"fr\""), "{e}");
 }
+
+#[test]
+fn a_callback_node_needs_two_different_keys() {
+    let e = error(
+        "[nodes.m]\nkind = \"callback\"\nprompts = [\"a\"]\nwindow_prompts = [\"b\"]\n\
+         windows = { \"1\" = \"asap\" }\nconfirm_prompts = [\"c\"]\ntimeout_ms = 5\n\
+         next = \"m\"\ndeclined = \"m\"\nyes_key = \"3\"\nno_key = \"3\"\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "node `m`: key `no_key`: `3` is both the yes key and the no key"
+    );
+    assert!(matches!(
+        e,
+        FlowError::Key {
+            problem: KeyProblem::YesIsNo { key: '3' },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_question_needs_its_question_and_the_quick_exit_a_phone_key() {
+    let e = error(
+        "[nodes.m]\nkind = \"question\"\nprompts = [\"a\"]\nanswers = { \"1\" = \"sí\" }\n\
+         timeout_ms = 5\nnext = \"m\"\n",
+    );
+    assert!(e.to_string().contains("key `question`"), "{e}");
+    let e = FlowDef::from_toml(&format!(
+        "{HEAD}[quick_exit]\nkey = \"X\"\ndecoy = [\"d\"]\n[nodes.m]\nkind = \"hangup\"\n"
+    ))
+    .expect_err("X is no phone key");
+    assert!(e.to_string().contains("quick_exit.key"), "{e}");
+    let e = FlowDef::from_toml(&format!(
+        "{HEAD}[quick_exit]\ndecoy = []\n[nodes.m]\nkind = \"hangup\"\n"
+    ))
+    .expect_err("no decoy");
+    assert!(e.to_string().contains("quick_exit.decoy"), "{e}");
+}

@@ -164,3 +164,81 @@ fn goto_loop() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn the_quick_exit_key_may_mean_nothing_else_and_its_decoy_must_exist() {
+    let text = SOUND.replace(
+        "on_max_call = \"bye\"\n",
+        "on_max_call = \"bye\"\n[quick_exit]\nkey = \"2\"\ndecoy = [\"decoy\"]\n",
+    );
+    let found = FlowDef::from_toml(&text)
+        .expect("loads")
+        .validate(|_, id| id != "decoy");
+    assert!(
+        found.contains(&FlowProblem::QuickExitKeyTaken {
+            node: "welcome".to_owned(),
+            key: "options.2".to_owned()
+        }),
+        "{found:#?}"
+    );
+    assert!(found.contains(&FlowProblem::QuickExitKeyTaken {
+        node: "menu".to_owned(),
+        key: "options.2".to_owned()
+    }));
+    assert!(found.contains(&FlowProblem::MissingDecoy {
+        lang: Lang::Qu,
+        prompt: "decoy".to_owned()
+    }));
+    assert_eq!(
+        found[0].to_string(),
+        "node `menu`, key `options.2`: the quick-exit key (`quick_exit.key`) cannot mean anything else"
+    );
+}
+
+#[test]
+fn question_and_callback_nodes_name_their_targets_and_prompts() {
+    let text = SOUND.replace(
+        "options = { \"1\" = \"info\", \"2\" = \"bye\" }",
+        "options = { \"1\" = \"info\", \"2\" = \"bye\", \"3\" = \"q\", \"4\" = \"cb\" }",
+    ) + r#"
+[nodes.q]
+kind = "question"
+question = "En peligro"
+prompts = ["ask-danger"]
+answers = { "1" = "sí", "2" = "no" }
+timeout_ms = 5_000
+next = "nowhere"
+
+[nodes.cb]
+kind = "callback"
+prompts = ["callback-safe"]
+window_prompts = ["callback-window"]
+windows = { "1" = "asap", "2" = "evening" }
+confirm_prompts = ["callback-confirm"]
+timeout_ms = 5_000
+next = "bye"
+declined = "gone"
+"#;
+    let def = FlowDef::from_toml(&text).expect("loads");
+    let found = def.validate(|_, id| id != "callback-window");
+    assert!(found.contains(&FlowProblem::UnknownNode {
+        node: Some("q".to_owned()),
+        key: "next".to_owned(),
+        target: "nowhere".to_owned()
+    }));
+    assert!(found.contains(&FlowProblem::UnknownNode {
+        node: Some("cb".to_owned()),
+        key: "declined".to_owned(),
+        target: "gone".to_owned()
+    }));
+    assert!(found.contains(&FlowProblem::MissingPrompt {
+        node: "cb".to_owned(),
+        key: "window_prompts".to_owned(),
+        lang: Lang::Es,
+        prompt: "callback-window".to_owned()
+    }));
+    assert_eq!(
+        def.callback_windows().into_iter().collect::<Vec<_>>(),
+        ["asap", "evening"]
+    );
+}

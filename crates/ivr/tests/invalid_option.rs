@@ -29,12 +29,21 @@ fn invalid_then_retry() {
 }
 
 #[test]
-fn invalid_twice_leaves_a_message() {
+fn invalid_twice_offers_the_keypad_path_then_the_message() {
     let mut c = Call::new();
     c.reach_main_menu('1');
-    c.key('*');
+    c.key('8');
     c.finished();
     assert_eq!(c.key('0'), [play(Lang::Es, &["invalid-option"], false)]);
+    assert_eq!(c.finished(), [play(Lang::Es, &["cannot-talk"], true)]);
+    // A wrong key there too: no retries, so on to the message.
+    assert_eq!(
+        c.key('5'),
+        [
+            Command::StopPlayback,
+            play(Lang::Es, &["invalid-option"], false)
+        ]
+    );
     assert_eq!(
         c.finished(),
         [play(Lang::Es, &["message-instructions", "beep"], true)]

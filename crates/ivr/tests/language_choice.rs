@@ -9,7 +9,7 @@ use hotline_ivr::{Command, Disposition, EventKind, Input, Lang};
 #[test]
 fn key_1_is_spanish() {
     let mut c = Call::new();
-    assert_eq!(c.answer(), [play(Lang::Es, &["welcome"], true)]);
+    assert_eq!(c.answer(), [common::welcome()]);
     assert_eq!(
         c.key('1'),
         [
@@ -93,6 +93,11 @@ fn hang_up_before_choosing_has_no_language() {
     c.answer();
     assert_eq!(
         c.input(Input::HungUp),
-        [outcome(Disposition::Abandoned, None, &["welcome"])]
+        [common::marked(
+            Disposition::Abandoned,
+            None,
+            &["welcome"],
+            &[hotline_ivr::Mark::Silent]
+        )]
     );
 }

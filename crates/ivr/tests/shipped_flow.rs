@@ -66,8 +66,13 @@ fn shipped_flow_is_the_documented_menu() {
         [('1', "information"), ('2', "message"), ('3', "operator")]
     );
     assert_eq!(menu.repeat, Some('9'));
-    assert_eq!(menu.no_input.as_deref(), Some("message"));
+    assert_eq!(menu.no_input.as_deref(), Some("cannot-talk"));
     assert_eq!(menu.retries, 1);
+    let Some(Node::Menu(cannot_talk)) = def.node("cannot-talk") else {
+        panic!("cannot-talk")
+    };
+    assert_eq!(cannot_talk.no_input.as_deref(), Some("message"));
+    assert_eq!(def.quick_exit().map(|q| q.key), Some('*'));
     let Some(Node::Record(message)) = def.node("message") else {
         panic!("message")
     };

@@ -445,6 +445,16 @@ impl Session {
         });
     }
 
+    /// Whether the running recording heard speech (a frame at or above its silence
+    /// threshold); `None` with no recording or one without a silence detector.
+    pub fn recording_speech(&self) -> Option<bool> {
+        self.recording
+            .as_ref()?
+            .silence
+            .as_ref()
+            .map(SilenceDetector::speech_heard)
+    }
+
     /// Ends the recording now (hang-up, call cap) and hands the sink back, with
     /// its last samples, for the writer to finish (finalise, fsync, rename) off
     /// the media loop. The audio is padded to the wall-clock time since the

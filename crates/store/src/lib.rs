@@ -49,7 +49,7 @@ pub use callback::{Callback, CallbackState, CallbackStore, ClaimedCallback, NewC
 pub use error::StoreError;
 pub use id::{is_id, new_id, new_id_at};
 pub use model::{
-    ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent, CallFilter, CallNote,
+    Answer, ApiToken, AuditEntry, AuditFilter, Call, CallDetail, CallEvent, CallFilter, CallNote,
     CallUpdate, Caller, DEFAULT_LIMIT, DailyStat, Disposition, MAX_LIMIT, NewApiToken,
     NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording, NewSession, NewUser,
     Recording, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role, Session,
@@ -202,6 +202,15 @@ pub trait CallStore: OpSink + CallbackStore {
     async fn count_calls_by_caller(
         &self,
         caller: &Caller,
+        before: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// How many calls with this caller and this mark (`silent`) started before
+    /// `before`: repeated silent calls, which often come before a victim talks.
+    async fn count_marked_calls_by_caller(
+        &self,
+        caller: &Caller,
+        mark: &str,
         before: Timestamp,
     ) -> Result<u64, StoreError>;
 

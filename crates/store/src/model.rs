@@ -244,6 +244,22 @@ pub struct CallUpdate {
     /// The operator's user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// What the call is marked with (`quick-exit`, `silent`; replaces the stored list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marks: Option<Vec<String>>,
+    /// The caller's keypad answers, in order (replaces the stored list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Vec<Answer>>,
+}
+
+/// A question a caller answered with a key (a `question` node of the flow), as
+/// operators read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// What was asked ("En peligro ahora").
+    pub question: String,
+    /// The answer ("sí").
+    pub answer: String,
 }
 
 /// A call as read back.
@@ -266,6 +282,13 @@ pub struct Call {
     pub operator: Option<String>,
     /// Ids of the call's recordings, oldest first.
     pub recordings: Vec<String>,
+    /// What the call is marked with: `quick-exit` (the caller pressed the quick-exit
+    /// key), `silent` (no key, no speech).
+    #[serde(default)]
+    pub marks: Vec<String>,
+    /// The caller's keypad answers, in order.
+    #[serde(default)]
+    pub answers: Vec<Answer>,
 }
 
 /// A call with its events.

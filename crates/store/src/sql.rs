@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 /// Columns of a call, from `calls c`.
 pub(crate) const CALL_COLUMNS: &str = "c.id, c.sip_call_id, c.reference, c.started_at, \
     c.answered_at, c.ended_at, c.trunk_source, c.called_number, c.caller_kind, c.caller, \
-    c.language, c.disposition, c.path, c.queue_wait_ms, c.operator";
+    c.language, c.disposition, c.path, c.queue_wait_ms, c.operator, c.marks, c.answers";
 
 /// Columns of a recording with its call's language, from `recordings r JOIN calls c`.
 pub(crate) const RECORDING_COLUMNS: &str = "r.id, r.call_id, r.kind, r.path, r.created_at, \
@@ -100,6 +100,10 @@ pub(crate) struct CallRow {
     pub(crate) path: Vec<String>,
     pub(crate) queue_wait_ms: Option<i64>,
     pub(crate) operator: Option<String>,
+    #[sqlx(json)]
+    pub(crate) marks: Vec<String>,
+    #[sqlx(json)]
+    pub(crate) answers: Vec<crate::model::Answer>,
 }
 
 impl CallRow {
@@ -120,6 +124,8 @@ impl CallRow {
             queue_wait_ms: self.queue_wait_ms,
             operator: self.operator,
             recordings,
+            marks: self.marks,
+            answers: self.answers,
         }
     }
 }
@@ -332,7 +338,8 @@ macro_rules! impl_store {
                     "UPDATE calls SET answered_at = COALESCE($2, answered_at), \
                      ended_at = COALESCE($3, ended_at), language = COALESCE($4, language), \
                      path = COALESCE($5, path), disposition = COALESCE($6, disposition), \
-                     queue_wait_ms = COALESCE($7, queue_wait_ms), operator = COALESCE($8, operator) \
+                     queue_wait_ms = COALESCE($7, queue_wait_ms), operator = COALESCE($8, operator), \
+                     marks = COALESCE($9, marks), answers = COALESCE($10, answers) \
                      WHERE id = $1",
                 )
                 .bind(id)
@@ -343,6 +350,8 @@ macro_rules! impl_store {
                 .bind(u.disposition)
                 .bind(u.queue_wait_ms)
                 .bind(&u.operator)
+                .bind(u.marks.as_ref().map(Json))
+                .bind(u.answers.as_ref().map(Json))
                 .execute(&mut *conn)
                 .await
                 .map_err(db)?
@@ -1059,6 +1068,30 @@ macro_rules! impl_store {
                 .bind(caller.kind_str())
                 .bind(value)
                 .bind(before)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn count_marked_calls_by_caller(
+                &self,
+                caller: &Caller,
+                mark: &str,
+                before: Timestamp,
+            ) -> Result<u64, StoreError> {
+                let Some(value) = caller.value() else { return Ok(0) };
+                // `marks` is a JSON list of plain words: its text holds `"mark"` exactly
+                // when the list does (both dialects print JSON strings quoted).
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM calls \
+                     WHERE caller_kind = $1 AND caller = $2 AND started_at < $3 \
+                     AND CAST(marks AS TEXT) LIKE $4",
+                )
+                .bind(caller.kind_str())
+                .bind(value)
+                .bind(before)
+                .bind(format!("%\"{mark}\"%"))
                 .fetch_one(&self.pool)
                 .await
                 .map_err(db)?;

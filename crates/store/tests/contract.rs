@@ -1034,6 +1034,97 @@ mod cases {
         );
     }
 
+    pub(crate) async fn marks_and_answers_round_trip_and_silent_calls_are_counted(
+        s: Arc<dyn CallStore>,
+        _: Backend,
+    ) {
+        let p1 = Caller::Pseudonym("44".repeat(32));
+        for (id, t) in [("m0", 0), ("m1", 1000), ("m2", 2000), ("m3", 3000)] {
+            s.insert_call(&NewCall {
+                caller: p1.clone(),
+                ..new_call(id, &format!("sip-{id}"), at(t))
+            })
+            .await
+            .unwrap();
+        }
+        let answers = vec![
+            hotline_store::Answer {
+                question: "En peligro ahora".into(),
+                answer: "sí".into(),
+            },
+            hotline_store::Answer {
+                question: "Región".into(),
+                answer: "Madre de Dios".into(),
+            },
+        ];
+        let mark = |id: &'static str, marks: &[&str]| {
+            let s = Arc::clone(&s);
+            let marks: Vec<String> = marks.iter().map(|m| (*m).to_owned()).collect();
+            async move {
+                s.update_call(
+                    id,
+                    &CallUpdate {
+                        marks: Some(marks),
+                        ..CallUpdate::default()
+                    },
+                )
+                .await
+                .unwrap()
+            }
+        };
+        mark("m0", &["silent"]).await;
+        mark("m1", &["quick-exit"]).await;
+        mark("m2", &["quick-exit", "silent"]).await;
+        s.update_call(
+            "m3",
+            &CallUpdate {
+                answers: Some(answers.clone()),
+                ..CallUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let m2 = s.get_call("m2").await.unwrap().unwrap().call;
+        assert_eq!(m2.marks, ["quick-exit", "silent"]);
+        assert!(m2.answers.is_empty());
+        let m3 = s.get_call("m3").await.unwrap().unwrap().call;
+        assert_eq!(m3.answers, answers);
+        assert!(m3.marks.is_empty());
+        // An update without marks leaves them.
+        s.update_call(
+            "m2",
+            &CallUpdate {
+                language: Some("qu".into()),
+                ..CallUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.get_call("m2").await.unwrap().unwrap().call.marks.len(), 2);
+        let silent = |before| s.count_marked_calls_by_caller(&p1, "silent", at(before));
+        assert_eq!(silent(3000).await.unwrap(), 2);
+        assert_eq!(silent(1500).await.unwrap(), 1);
+        assert_eq!(
+            s.count_marked_calls_by_caller(&p1, "quick-exit", at(9000))
+                .await
+                .unwrap(),
+            2
+        );
+        // A word inside another is not the mark.
+        assert_eq!(
+            s.count_marked_calls_by_caller(&p1, "exit", at(9000))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.count_marked_calls_by_caller(&Caller::Absent, "silent", at(9000))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
     pub(crate) async fn daily_stats_by_utc_day_language_and_disposition(
         s: Arc<dyn CallStore>,
         _: Backend,
@@ -1456,6 +1547,7 @@ contract!(
     call_notes_oldest_first_idempotent_and_need_a_call,
     list_calls_since_and_ended,
     count_calls_by_caller_counts_earlier_calls_of_the_same_caller,
+    marks_and_answers_round_trip_and_silent_calls_are_counted,
     daily_stats_by_utc_day_language_and_disposition,
     audit_search_by_action_text_and_time,
     apply_batch_is_atomic_and_exactly_once,

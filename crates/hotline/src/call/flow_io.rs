@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use hotline_ivr::{Command as FlowCommand, Input};
-use hotline_store::{CallUpdate, Timestamp};
+use hotline_store::{Answer, CallUpdate, Timestamp};
 
 use super::ActiveCall;
 use crate::media::MediaNote;
@@ -85,11 +85,14 @@ impl ActiveCall<'_> {
                 language,
                 path,
                 reference,
+                marks,
             } => {
+                let marks: Vec<String> = marks.iter().map(|m| m.as_str().to_owned()).collect();
                 tracing::info!(
                     disposition = disposition.as_str(),
                     language = language.map(|l| l.as_str()),
                     path = %path.join(">"),
+                    marks = %marks.join(","),
                     %reference,
                     "call outcome"
                 );
@@ -101,9 +104,26 @@ impl ActiveCall<'_> {
                         language: language.map(|l| l.as_str().to_owned()),
                         path: Some(path),
                         disposition: disposition.as_str().parse().ok(),
+                        marks: Some(marks),
                         ..CallUpdate::default()
                     },
                 );
+            }
+            FlowCommand::Answer { question, answer } => {
+                // Stored at once: the operator who takes the call sees them.
+                self.answers.push(Answer { question, answer });
+                self.ctx.storage.writer.update_call(
+                    &self.row,
+                    CallUpdate {
+                        answers: Some(self.answers.clone()),
+                        ..CallUpdate::default()
+                    },
+                );
+            }
+            FlowCommand::Callback { window } => {
+                // The flow offers a callback only after `set_callback_offer(true)`,
+                // which this shell does not call yet.
+                tracing::warn!(%window, "callback confirmed on a call that cannot be called back");
             }
             FlowCommand::Event { kind, detail } => {
                 tracing::debug!(kind = kind.as_str(), %detail, "flow");
@@ -122,8 +142,12 @@ impl ActiveCall<'_> {
                     self.flow.handle(Instant::now(), Input::PromptFinished);
                 }
             }
-            MediaNote::RecordingEnded { reason, closed } => {
-                self.message_ended(reason, closed).await;
+            MediaNote::RecordingEnded {
+                reason,
+                closed,
+                speech,
+            } => {
+                self.message_ended(reason, closed, speech).await;
             }
             MediaNote::ConversationEnded { closed } => self.conversation_ended(closed).await,
         }

@@ -107,6 +107,7 @@ pub(crate) async fn run(
         hanging_up: false,
         acked: false,
         hangup_sent: false,
+        answers: Vec::new(),
     };
     if let Some(n) = c.negotiated.clone() {
         c.start_session(&n);
@@ -216,6 +217,8 @@ struct ActiveCall<'a> {
     hanging_up: bool,
     acked: bool,
     hangup_sent: bool,
+    /// The caller's keypad answers so far (stored whole on each new one).
+    answers: Vec<hotline_store::Answer>,
 }
 
 impl ActiveCall<'_> {

@@ -84,7 +84,12 @@ impl ActiveCall<'_> {
     }
 
     /// The message recording's end note: finish it, enter it, tell the flow.
-    pub(super) async fn message_ended(&mut self, reason: RecordEnd, closed: Closed) {
+    pub(super) async fn message_ended(
+        &mut self,
+        reason: RecordEnd,
+        closed: Closed,
+        speech: Option<bool>,
+    ) {
         let Some(rec) = self.recording.take() else {
             return;
         };
@@ -111,6 +116,10 @@ impl ActiveCall<'_> {
                 hotline_ivr::RecordEnd::Stopped
             }
         };
+        // Not measured (no silence detection): never call a message silent.
+        if speech.unwrap_or(duration > 0) {
+            self.flow.handle(Instant::now(), Input::Speech);
+        }
         self.flow.handle(
             Instant::now(),
             Input::RecordingFinished {

@@ -37,7 +37,12 @@ pub(crate) enum MediaNote {
     /// The last prompt of the play list with this tag played to its end.
     PlayFinished(u64),
     /// The message recording ended.
-    RecordingEnded { reason: RecordEnd, closed: Closed },
+    RecordingEnded {
+        reason: RecordEnd,
+        closed: Closed,
+        /// Speech was heard in it; `None`: not measured (no silence detection).
+        speech: Option<bool>,
+    },
     /// The conversation recording ended (the leg was dropped, or the call removed).
     ConversationEnded { closed: Closed },
 }

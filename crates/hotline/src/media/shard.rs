@@ -375,6 +375,7 @@ impl Shard {
                         let _ = slot.notes.send(MediaNote::RecordingEnded {
                             reason: RecordEnd::Stopped,
                             closed,
+                            speech: None,
                         });
                     }
                 }
@@ -760,6 +761,7 @@ fn end_message(
     let Some(s) = slot.caller.session.as_mut() else {
         return;
     };
+    let speech = s.recording_speech();
     let sink = match reason {
         RecordEnd::Stopped => s.stop_recording(now),
         _ => s.take_recorder(now),
@@ -770,9 +772,11 @@ fn end_message(
     slot.message = None;
     let closed = close(writer, key, sink);
     metrics.recording_gap_ms.add(closed.silence_ms);
-    let _ = slot
-        .notes
-        .send(MediaNote::RecordingEnded { reason, closed });
+    let _ = slot.notes.send(MediaNote::RecordingEnded {
+        reason,
+        closed,
+        speech,
+    });
 }
 
 /// Drops the operator leg: unbridged, its sockets let go, the conversation closed.

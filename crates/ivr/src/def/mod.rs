@@ -26,7 +26,24 @@ pub struct FlowDef {
     pub(crate) max_call_ms: u64,
     pub(crate) min_message_ms: u64,
     pub(crate) on_max_call: String,
+    pub(crate) quick_exit: Option<QuickExit>,
     pub(crate) nodes: BTreeMap<String, Node>,
+}
+
+/// `[quick_exit]`: the key a caller presses when someone comes near. It works in every
+/// node (during prompts, menus, a recording, the queue, the goodbye), always barges in,
+/// and at once replaces whatever plays with the decoy: prompts that do not mention the
+/// hotline (a shop's opening hours), looped until the caller hangs up or `max_ms`
+/// passed, then the call hangs up without another word. A message being recorded is
+/// kept. Not in a conversation with an operator: the operator hears the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickExit {
+    /// `key` (default `*`).
+    pub key: char,
+    /// `decoy`: the prompts played instead (at least one), in the caller's language.
+    pub decoy: Vec<String>,
+    /// `max_ms` (default 120 000): how long the decoy plays before the call hangs up.
+    pub max_ms: u64,
 }
 
 impl FlowDef {
@@ -59,6 +76,24 @@ impl FlowDef {
     /// The `hangup` node played when a call reaches `max_call_ms` (`on_max_call`).
     pub fn on_max_call(&self) -> &str {
         &self.on_max_call
+    }
+
+    /// The quick-exit key and its decoy (`[quick_exit]`), if the flow has one.
+    pub fn quick_exit(&self) -> Option<&QuickExit> {
+        self.quick_exit.as_ref()
+    }
+
+    /// Every callback window a `callback` node offers (`windows` values, `asap` among
+    /// them when offered), for `hotline check` to match against hotline.toml.
+    pub fn callback_windows(&self) -> BTreeSet<&str> {
+        self.nodes
+            .values()
+            .filter_map(|n| match n {
+                Node::Callback(c) => Some(c.windows.values().map(String::as_str)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
 
     /// The node with this id.
@@ -100,6 +135,10 @@ pub enum Node {
     Saved(SavedNode),
     /// `kind = "enqueue"`.
     Enqueue(EnqueueNode),
+    /// `kind = "question"`.
+    Question(QuestionNode),
+    /// `kind = "callback"`.
+    Callback(CallbackNode),
     /// `kind = "hangup"`.
     HangUp(HangUpNode),
     /// `kind = "goto"`.
@@ -225,6 +264,70 @@ pub struct EnqueueNode {
     /// `connected_prompts` (optional): played to the caller once an operator answered,
     /// before the two are connected (for example "this call may be recorded").
     pub connected_prompts: Vec<String>,
+    /// `callback_prompts` (optional): played after `prompts` when a callback can be
+    /// offered ("to be called back, press 3"; the key is an option leading to a
+    /// `callback` node). When it cannot, they are not played and such a key is ignored.
+    pub callback_prompts: Vec<String>,
+}
+
+/// A question answered with a key, for callers who cannot speak ("are you in danger
+/// now? yes 1, no 2"). The answer is stored with the call
+/// ([`Command::Answer`](crate::Command::Answer)) and shown to operators. Works like a
+/// menu (barge-in, typed-ahead keys, `invalid_prompt`, `no_input_prompt`, `retries`);
+/// a caller who answers nothing goes on to `next` without an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionNode {
+    /// `question`: what is asked, as operators read it ("En peligro ahora").
+    pub question: String,
+    /// `prompts`: the question and its keys (at least one).
+    pub prompts: Vec<String>,
+    /// `answers`: key → the answer as operators read it ("sí", "no", "Cusco").
+    pub answers: BTreeMap<char, String>,
+    /// `timeout_ms`: how long to wait for a key after the prompts.
+    pub timeout_ms: u64,
+    /// `retries` (default 0): replays after a wrong key or none, before `next`.
+    pub retries: u32,
+    /// `barge_in` (default true).
+    pub barge_in: bool,
+    /// `invalid_prompt` (optional).
+    pub invalid_prompt: Option<String>,
+    /// `no_input_prompt` (optional).
+    pub no_input_prompt: Option<String>,
+    /// `next`: the node after the answer, or after no answer.
+    pub next: String,
+}
+
+/// Offers a safe callback, in three questions, each answered with a key: is the number
+/// the caller calls from safe to call back (`yes_key`/`no_key`), when (`windows`), and
+/// the confirmation (`yes_key` books it). Nothing is booked unless the caller confirms;
+/// "no", a wrong key or none after `retries`, or a call whose callback is not possible
+/// (no number presented, callbacks not configured) go to `declined`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackNode {
+    /// `prompts`: "is it safe to call you back at this number?" (at least one).
+    pub prompts: Vec<String>,
+    /// `window_prompts`: the windows and their keys (at least one).
+    pub window_prompts: Vec<String>,
+    /// `windows`: key → window name (`asap`, or a window of hotline.toml's `[callback]`).
+    pub windows: BTreeMap<char, String>,
+    /// `confirm_prompts`: "to confirm, press 1; to cancel, press 2" (at least one).
+    pub confirm_prompts: Vec<String>,
+    /// `yes_key` (default `1`).
+    pub yes_key: char,
+    /// `no_key` (default `2`).
+    pub no_key: char,
+    /// `timeout_ms`: how long to wait for a key after each question.
+    pub timeout_ms: u64,
+    /// `retries` (default 0): replays of a question after a wrong key or none.
+    pub retries: u32,
+    /// `invalid_prompt` (optional).
+    pub invalid_prompt: Option<String>,
+    /// `no_input_prompt` (optional).
+    pub no_input_prompt: Option<String>,
+    /// `next`: the node once the callback is booked ("we will call you back").
+    pub next: String,
+    /// `declined`: the node when no callback is booked.
+    pub declined: String,
 }
 
 /// Plays prompts (goodbye), then hangs up.
@@ -251,6 +354,8 @@ impl Node {
             Self::Record(_) => "record",
             Self::Saved(_) => "saved",
             Self::Enqueue(_) => "enqueue",
+            Self::Question(_) => "question",
+            Self::Callback(_) => "callback",
             Self::HangUp(_) => "hangup",
             Self::Goto(_) => "goto",
         }
@@ -283,8 +388,39 @@ impl Node {
                     out.push((format!("options.{key}"), to.as_str()));
                 }
             }
+            Self::Question(n) => out.push(("next".to_owned(), n.next.as_str())),
+            Self::Callback(n) => {
+                out.push(("next".to_owned(), n.next.as_str()));
+                out.push(("declined".to_owned(), n.declined.as_str()));
+            }
             Self::HangUp(_) => {}
             Self::Goto(n) => out.push(("next".to_owned(), n.next.as_str())),
+        }
+        out
+    }
+
+    /// Every phone key this node gives a meaning to, with the key of the file that
+    /// names it (the quick-exit key must not be one of them).
+    pub fn keys(&self) -> Vec<(String, char)> {
+        fn opts<T>(out: &mut Vec<(String, char)>, name: &str, map: &BTreeMap<char, T>) {
+            out.extend(map.keys().map(|k| (format!("{name}.{k}"), *k)));
+        }
+        let mut out = Vec::new();
+        match self {
+            Self::Language(n) => opts(&mut out, "options", &n.options),
+            Self::Menu(n) => {
+                opts(&mut out, "options", &n.options);
+                out.extend(n.repeat.map(|k| ("repeat".to_owned(), k)));
+            }
+            Self::Record(n) => out.extend(n.finish_key.map(|k| ("finish_key".to_owned(), k))),
+            Self::Enqueue(n) => opts(&mut out, "options", &n.options),
+            Self::Question(n) => opts(&mut out, "answers", &n.answers),
+            Self::Callback(n) => {
+                opts(&mut out, "windows", &n.windows);
+                out.push(("yes_key".to_owned(), n.yes_key));
+                out.push(("no_key".to_owned(), n.no_key));
+            }
+            Self::Play(_) | Self::Saved(_) | Self::HangUp(_) | Self::Goto(_) => {}
         }
         out
     }
@@ -332,10 +468,23 @@ impl Node {
                 list(&mut out, "prompts", &n.prompts);
                 one(&mut out, "hold", &n.hold);
                 list(&mut out, "connected_prompts", &n.connected_prompts);
+                list(&mut out, "callback_prompts", &n.callback_prompts);
                 if let Some(id) = &n.position_prompt {
                     out.push(("position_prompt", id.as_str()));
                     digits(&mut out, "position_prompt");
                 }
+            }
+            Self::Question(n) => {
+                list(&mut out, "prompts", &n.prompts);
+                one(&mut out, "invalid_prompt", &n.invalid_prompt);
+                one(&mut out, "no_input_prompt", &n.no_input_prompt);
+            }
+            Self::Callback(n) => {
+                list(&mut out, "prompts", &n.prompts);
+                list(&mut out, "window_prompts", &n.window_prompts);
+                list(&mut out, "confirm_prompts", &n.confirm_prompts);
+                one(&mut out, "invalid_prompt", &n.invalid_prompt);
+                one(&mut out, "no_input_prompt", &n.no_input_prompt);
             }
             Self::HangUp(n) => list(&mut out, "prompts", &n.prompts),
             Self::Goto(_) => {}

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{
-    EnqueueNode, FlowDef, GotoNode, HangUpNode, LanguageNode, MenuNode, Node, PlayNode, RecordNode,
-    SavedNode,
+    CallbackNode, EnqueueNode, FlowDef, GotoNode, HangUpNode, LanguageNode, MenuNode, Node,
+    PlayNode, QuestionNode, QuickExit, RecordNode, SavedNode,
 };
 use crate::key::phone_key;
 use crate::{FlowError, KeyProblem, Lang};
@@ -30,8 +30,24 @@ struct RawFlow {
     #[serde(default = "default_min_message_ms")]
     min_message_ms: u64,
     on_max_call: String,
+    quick_exit: Option<RawQuickExit>,
     nodes: BTreeMap<String, RawNode>,
 }
+
+/// `[quick_exit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuickExit {
+    key: Option<String>,
+    decoy: Vec<String>,
+    max_ms: Option<u64>,
+}
+
+/// `quick_exit.key` when the file does not say.
+const DEFAULT_QUICK_EXIT_KEY: char = '*';
+
+/// `quick_exit.max_ms` when the file does not say: two minutes of a shop's message.
+const DEFAULT_DECOY_MS: u64 = 120_000;
 
 fn default_min_message_ms() -> u64 {
     DEFAULT_MIN_MESSAGE_MS
@@ -47,6 +63,8 @@ enum Kind {
     Record,
     Saved,
     Enqueue,
+    Question,
+    Callback,
     Hangup,
     Goto,
 }
@@ -60,6 +78,8 @@ impl Kind {
             Self::Record => "record",
             Self::Saved => "saved",
             Self::Enqueue => "enqueue",
+            Self::Question => "question",
+            Self::Callback => "callback",
             Self::Hangup => "hangup",
             Self::Goto => "goto",
         }
@@ -94,6 +114,15 @@ struct RawNode {
     max_wait_ms: Option<u64>,
     unavailable: Option<String>,
     connected_prompts: Option<Vec<String>>,
+    callback_prompts: Option<Vec<String>>,
+    question: Option<String>,
+    answers: Option<BTreeMap<String, String>>,
+    window_prompts: Option<Vec<String>>,
+    windows: Option<BTreeMap<String, String>>,
+    confirm_prompts: Option<Vec<String>>,
+    yes_key: Option<String>,
+    no_key: Option<String>,
+    declined: Option<String>,
 }
 
 impl RawNode {
@@ -124,6 +153,15 @@ impl RawNode {
             ("max_wait_ms", self.max_wait_ms.is_some()),
             ("unavailable", self.unavailable.is_some()),
             ("connected_prompts", self.connected_prompts.is_some()),
+            ("callback_prompts", self.callback_prompts.is_some()),
+            ("question", self.question.is_some()),
+            ("answers", self.answers.is_some()),
+            ("window_prompts", self.window_prompts.is_some()),
+            ("windows", self.windows.is_some()),
+            ("confirm_prompts", self.confirm_prompts.is_some()),
+            ("yes_key", self.yes_key.is_some()),
+            ("no_key", self.no_key.is_some()),
+            ("declined", self.declined.is_some()),
         ]
         .into_iter()
         .find_map(|(key, present)| present.then_some(key))
@@ -144,6 +182,28 @@ pub(super) fn parse(text: &str) -> Result<FlowDef, FlowError> {
     if raw.max_call_ms == 0 {
         return Err(top("max_call_ms", KeyProblem::Zero));
     }
+    let quick_exit = raw
+        .quick_exit
+        .map(|q| {
+            let key = match q.key {
+                None => DEFAULT_QUICK_EXIT_KEY,
+                Some(v) => phone_key(&v)
+                    .ok_or_else(|| top("quick_exit.key", KeyProblem::NotAKey { value: v }))?,
+            };
+            if q.decoy.is_empty() {
+                return Err(top("quick_exit.decoy", KeyProblem::NoPrompt));
+            }
+            let max_ms = q.max_ms.unwrap_or(DEFAULT_DECOY_MS);
+            if max_ms == 0 {
+                return Err(top("quick_exit.max_ms", KeyProblem::Zero));
+            }
+            Ok(QuickExit {
+                key,
+                decoy: q.decoy,
+                max_ms,
+            })
+        })
+        .transpose()?;
     let mut nodes = BTreeMap::new();
     for (id, node) in raw.nodes {
         let node = convert(&id, node)?;
@@ -155,6 +215,7 @@ pub(super) fn parse(text: &str) -> Result<FlowDef, FlowError> {
         max_call_ms: raw.max_call_ms,
         min_message_ms: raw.min_message_ms,
         on_max_call: raw.on_max_call,
+        quick_exit,
         nodes,
     })
 }
@@ -180,9 +241,14 @@ impl Cx<'_> {
 
     /// A prompt list that must play something.
     fn prompts(&self, value: Option<Vec<String>>) -> Result<Vec<String>, FlowError> {
-        let prompts = self.need("prompts", value)?;
+        self.prompt_list("prompts", value)
+    }
+
+    /// A prompt list under `key` that must play something.
+    fn prompt_list(&self, key: &str, value: Option<Vec<String>>) -> Result<Vec<String>, FlowError> {
+        let prompts = self.need(key, value)?;
         if prompts.is_empty() {
-            return Err(self.err("prompts", KeyProblem::NoPrompt));
+            return Err(self.err(key, KeyProblem::NoPrompt));
         }
         Ok(prompts)
     }
@@ -205,11 +271,21 @@ impl Cx<'_> {
     fn options<T>(
         &self,
         value: Option<BTreeMap<String, String>>,
+        target: impl FnMut(&str, String) -> Result<T, FlowError>,
+    ) -> Result<BTreeMap<char, T>, FlowError> {
+        self.key_map("options", value, target)
+    }
+
+    /// A table under `name`: phone key → value.
+    fn key_map<T>(
+        &self,
+        name: &str,
+        value: Option<BTreeMap<String, String>>,
         mut target: impl FnMut(&str, String) -> Result<T, FlowError>,
     ) -> Result<BTreeMap<char, T>, FlowError> {
         let mut options = BTreeMap::new();
-        for (k, v) in self.need("options", value)? {
-            let key = format!("options.{k}");
+        for (k, v) in self.need(name, value)? {
+            let key = format!("{name}.{k}");
             let Some(digit) = phone_key(&k) else {
                 return Err(self.err(key, KeyProblem::NotAKey { value: k }));
             };
@@ -297,7 +373,40 @@ fn convert(id: &str, mut r: RawNode) -> Result<Node, FlowError> {
                 None => BTreeMap::new(),
             },
             connected_prompts: r.connected_prompts.take().unwrap_or_default(),
+            callback_prompts: r.callback_prompts.take().unwrap_or_default(),
         }),
+        Kind::Question => Node::Question(QuestionNode {
+            question: cx.need("question", r.question.take())?,
+            prompts: cx.prompts(r.prompts.take())?,
+            answers: cx.key_map("answers", r.answers.take(), |_, v| Ok(v))?,
+            timeout_ms: cx.ms("timeout_ms", r.timeout_ms.take())?,
+            retries: r.retries.take().unwrap_or(0),
+            barge_in: r.barge_in.take().unwrap_or(true),
+            invalid_prompt: r.invalid_prompt.take(),
+            no_input_prompt: r.no_input_prompt.take(),
+            next: cx.need("next", r.next.take())?,
+        }),
+        Kind::Callback => {
+            let yes_key = cx.key("yes_key", r.yes_key.take())?.unwrap_or('1');
+            let no_key = cx.key("no_key", r.no_key.take())?.unwrap_or('2');
+            if yes_key == no_key {
+                return Err(cx.err("no_key", KeyProblem::YesIsNo { key: no_key }));
+            }
+            Node::Callback(CallbackNode {
+                prompts: cx.prompts(r.prompts.take())?,
+                window_prompts: cx.prompt_list("window_prompts", r.window_prompts.take())?,
+                windows: cx.key_map("windows", r.windows.take(), |_, v| Ok(v))?,
+                confirm_prompts: cx.prompt_list("confirm_prompts", r.confirm_prompts.take())?,
+                yes_key,
+                no_key,
+                timeout_ms: cx.ms("timeout_ms", r.timeout_ms.take())?,
+                retries: r.retries.take().unwrap_or(0),
+                invalid_prompt: r.invalid_prompt.take(),
+                no_input_prompt: r.no_input_prompt.take(),
+                next: cx.need("next", r.next.take())?,
+                declined: cx.need("declined", r.declined.take())?,
+            })
+        }
         Kind::Hangup => Node::HangUp(HangUpNode {
             prompts: r.prompts.take().unwrap_or_default(),
         }),

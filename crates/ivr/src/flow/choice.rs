@@ -1,25 +1,40 @@
-//! `menu` and `language` nodes: play the menu, wait for a key, act on it.
+//! `menu`, `language`, `question` and `callback` nodes: play the prompts, wait for a
+//! key, act on it.
 //!
-//! Both kinds work alike: a key during the prompts stops them (barge-in) and counts; a
-//! key typed ahead before the node is taken at once, without the prompts; after the
-//! prompts the node waits `timeout_ms`. A wrong key or no key is a failed attempt: the
-//! menu plays again (after `invalid_prompt` or `no_input_prompt`) up to `retries` times,
-//! then the no-input path is taken (the `no_input` node, or the `default` language), so a
-//! caller who cannot press keys always gets somewhere.
+//! Every such node works alike: a key during the prompts stops them (barge-in) and
+//! counts; a key typed ahead before the node is taken at once, without the prompts;
+//! after the prompts the node waits `timeout_ms`. A wrong key or no key is a failed
+//! attempt: the prompts play again (after `invalid_prompt` or `no_input_prompt`) up to
+//! `retries` times, then the no-input path is taken (the `no_input` node, the `default`
+//! language, a question's `next` without an answer, a callback's `declined`), so a
+//! caller who cannot press keys always gets somewhere. A `callback` node asks three
+//! such questions in turn ([`Stage`]); each starts with its retries unused.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Flow, Step};
-use crate::{FlowDef, Lang, Node};
+use crate::{Command, EventKind, FlowDef, Lang, Node};
 
-/// A call in a `menu` or `language` node.
+/// A call in one of these nodes.
 #[derive(Debug)]
 pub(super) struct Choice {
     node: String,
+    stage: Stage,
     wait: Wait,
-    /// Wrong keys and timeouts so far.
+    /// Wrong keys and timeouts so far (in this stage).
     failures: u32,
+}
+
+/// Which question of the node is asked: always `Ask` but in a `callback` node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// The node's `prompts` (a callback's "is this number safe?").
+    Ask,
+    /// A callback's windows.
+    Window,
+    /// A callback's confirmation of this window.
+    Confirm(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +54,7 @@ impl Choice {
     }
 }
 
-/// What the two kinds share.
+/// What the kinds share.
 struct Shape<'a> {
     prompts: &'a [String],
     timeout_ms: u64,
@@ -49,7 +64,7 @@ struct Shape<'a> {
     no_input_prompt: Option<&'a str>,
 }
 
-fn shape(node: &Node) -> Option<Shape<'_>> {
+fn shape<'a>(node: &'a Node, stage: &Stage) -> Option<Shape<'a>> {
     match node {
         Node::Menu(n) => Some(Shape {
             prompts: &n.prompts,
@@ -67,6 +82,26 @@ fn shape(node: &Node) -> Option<Shape<'_>> {
             invalid_prompt: n.invalid_prompt.as_deref(),
             no_input_prompt: n.no_input_prompt.as_deref(),
         }),
+        Node::Question(n) => Some(Shape {
+            prompts: &n.prompts,
+            timeout_ms: n.timeout_ms,
+            retries: n.retries,
+            barge_in: n.barge_in,
+            invalid_prompt: n.invalid_prompt.as_deref(),
+            no_input_prompt: n.no_input_prompt.as_deref(),
+        }),
+        Node::Callback(n) => Some(Shape {
+            prompts: match stage {
+                Stage::Ask => &n.prompts,
+                Stage::Window => &n.window_prompts,
+                Stage::Confirm(_) => &n.confirm_prompts,
+            },
+            timeout_ms: n.timeout_ms,
+            retries: n.retries,
+            barge_in: true,
+            invalid_prompt: n.invalid_prompt.as_deref(),
+            no_input_prompt: n.no_input_prompt.as_deref(),
+        }),
         _ => None,
     }
 }
@@ -76,10 +111,18 @@ enum Pick<'a> {
     Repeat,
     Go(&'a str),
     Lang(Lang, &'a str),
+    /// A question's answer: question, answer, next node.
+    Answer(&'a str, &'a str, &'a str),
+    /// The next question of a callback node.
+    Stage(Stage),
+    /// A confirmed callback: window, next node.
+    Book(String, &'a str),
+    /// No callback: why, and the node.
+    Decline(&'static str, &'a str),
     Invalid,
 }
 
-fn pick(node: &Node, key: char) -> Pick<'_> {
+fn pick<'a>(node: &'a Node, stage: &Stage, key: char) -> Pick<'a> {
     match node {
         Node::Menu(n) if n.repeat == Some(key) => Pick::Repeat,
         Node::Menu(n) => n.options.get(&key).map_or(Pick::Invalid, |to| Pick::Go(to)),
@@ -87,6 +130,21 @@ fn pick(node: &Node, key: char) -> Pick<'_> {
             .options
             .get(&key)
             .map_or(Pick::Invalid, |&l| Pick::Lang(l, &n.next)),
+        Node::Question(n) => n
+            .answers
+            .get(&key)
+            .map_or(Pick::Invalid, |a| Pick::Answer(&n.question, a, &n.next)),
+        Node::Callback(n) => match stage {
+            Stage::Ask if key == n.yes_key => Pick::Stage(Stage::Window),
+            Stage::Ask if key == n.no_key => Pick::Decline("not-safe", &n.declined),
+            Stage::Window => n
+                .windows
+                .get(&key)
+                .map_or(Pick::Invalid, |w| Pick::Stage(Stage::Confirm(w.clone()))),
+            Stage::Confirm(w) if key == n.yes_key => Pick::Book(w.clone(), &n.next),
+            Stage::Confirm(_) if key == n.no_key => Pick::Decline("cancelled", &n.declined),
+            _ => Pick::Invalid,
+        },
         _ => Pick::Invalid,
     }
 }
@@ -95,6 +153,8 @@ fn pick(node: &Node, key: char) -> Pick<'_> {
 enum Fallback<'a> {
     Go(&'a str),
     Lang(Lang, &'a str),
+    /// A callback not booked: why, and the node.
+    Decline(&'static str, &'a str),
     /// A menu without `no_input` (reported by `validate`): start it over.
     Restart,
 }
@@ -106,14 +166,25 @@ fn fallback(node: &Node) -> Fallback<'_> {
             .as_deref()
             .map_or(Fallback::Restart, Fallback::Go),
         Node::Language(n) => Fallback::Lang(n.default, &n.next),
+        Node::Question(n) => Fallback::Go(&n.next),
+        Node::Callback(n) => Fallback::Decline("no-input", &n.declined),
         _ => Fallback::Restart,
     }
 }
 
 impl Flow {
     pub(super) fn enter_choice(&mut self, now: Instant, id: &str) {
+        if let Some(Node::Callback(n)) = self.def.node(id)
+            && !self.callback_offer
+        {
+            // No number to call back, or callbacks are not configured.
+            let declined = n.declined.clone();
+            self.event(EventKind::CallbackDeclined, "not-possible");
+            return self.go_to(now, &declined);
+        }
         self.step = Step::Choice(Choice {
             node: id.to_owned(),
+            stage: Stage::Ask,
             wait: Wait::Prompt,
             failures: 0,
         });
@@ -124,13 +195,17 @@ impl Flow {
     }
 
     pub(super) fn choice_key(&mut self, now: Instant, key: char) {
-        let Some((def, id, wait)) = self.here() else {
+        let Some((def, id, stage, wait)) = self.here() else {
             return;
         };
         match wait {
             Wait::Key { .. } => self.choose(now, key),
             Wait::Prompt => {
-                if def.node(&id).and_then(shape).is_some_and(|s| s.barge_in) {
+                if def
+                    .node(&id)
+                    .and_then(|n| shape(n, &stage))
+                    .is_some_and(|s| s.barge_in)
+                {
                     self.stop_playback();
                     self.choose(now, key);
                 } else {
@@ -144,10 +219,10 @@ impl Flow {
         if let Some(key) = self.typed.pop_front() {
             return self.choose(now, key);
         }
-        let Some((def, id, _)) = self.here() else {
+        let Some((def, id, stage, _)) = self.here() else {
             return;
         };
-        let Some(shape) = def.node(&id).and_then(shape) else {
+        let Some(shape) = def.node(&id).and_then(|n| shape(n, &stage)) else {
             return;
         };
         let until = now + Duration::from_millis(shape.timeout_ms);
@@ -157,34 +232,62 @@ impl Flow {
     }
 
     pub(super) fn choice_timeout(&mut self, now: Instant) {
-        let Some((def, id, _)) = self.here() else {
+        let Some((def, id, stage, _)) = self.here() else {
             return;
         };
-        let Some(shape) = def.node(&id).and_then(shape) else {
+        let Some(shape) = def.node(&id).and_then(|n| shape(n, &stage)) else {
             return;
         };
-        self.event(crate::EventKind::NoInput, id.as_str());
+        self.event(EventKind::NoInput, id.as_str());
         self.failed_attempt(now, shape.no_input_prompt);
     }
 
     /// A key the node takes.
     fn choose(&mut self, now: Instant, key: char) {
-        let Some((def, id, _)) = self.here() else {
+        let Some((def, id, stage, _)) = self.here() else {
             return;
         };
         let Some(node) = def.node(&id) else { return };
-        match pick(node, key) {
+        match pick(node, &stage, key) {
             Pick::Repeat => self.play_choice(None),
             Pick::Go(to) => self.go_to(now, to),
             Pick::Lang(lang, next) => {
                 self.set_language(lang, "key");
                 self.go_to(now, next);
             }
+            Pick::Answer(question, answer, next) => {
+                self.event(EventKind::Answer, format!("{question} = {answer}"));
+                self.out.push_back(Command::Answer {
+                    question: question.to_owned(),
+                    answer: answer.to_owned(),
+                });
+                self.go_to(now, next);
+            }
+            Pick::Stage(next) => {
+                if let Step::Choice(c) = &mut self.step {
+                    c.stage = next;
+                    c.failures = 0;
+                }
+                // A key typed ahead answers the next question too.
+                match self.typed.pop_front() {
+                    Some(key) => self.choose(now, key),
+                    None => self.play_choice(None),
+                }
+            }
+            Pick::Book(window, next) => {
+                self.event(EventKind::CallbackBooked, window.as_str());
+                self.out.push_back(Command::Callback { window });
+                self.go_to(now, next);
+            }
+            Pick::Decline(why, to) => {
+                self.event(EventKind::CallbackDeclined, why);
+                self.go_to(now, to);
+            }
             Pick::Invalid => {
-                self.event(crate::EventKind::InvalidOption, format!("{id} {key}"));
+                self.event(EventKind::InvalidOption, format!("{id} {key}"));
                 // The caller got the menu wrong: let them hear it before anything else.
                 self.typed.clear();
-                let prompt = shape(node).and_then(|s| s.invalid_prompt);
+                let prompt = shape(node, &stage).and_then(|s| s.invalid_prompt);
                 self.failed_attempt(now, prompt);
             }
         }
@@ -192,11 +295,11 @@ impl Flow {
 
     /// A wrong key or none: play the menu again after `prompt`, or take the no-input path.
     fn failed_attempt(&mut self, now: Instant, prompt: Option<&str>) {
-        let Some((def, id, _)) = self.here() else {
+        let Some((def, id, stage, _)) = self.here() else {
             return;
         };
         let Some(node) = def.node(&id) else { return };
-        let retries = shape(node).map_or(0, |s| s.retries);
+        let retries = shape(node, &stage).map_or(0, |s| s.retries);
         let failures = match &mut self.step {
             Step::Choice(c) => {
                 c.failures += 1;
@@ -212,6 +315,10 @@ impl Flow {
             Fallback::Lang(lang, next) => {
                 self.set_language(lang, "default");
                 self.leave(now, prompt, next);
+            }
+            Fallback::Decline(why, to) => {
+                self.event(EventKind::CallbackDeclined, why);
+                self.leave(now, prompt, to);
             }
             Fallback::Restart => {
                 if let Step::Choice(c) = &mut self.step {
@@ -237,10 +344,10 @@ impl Flow {
 
     /// Plays the menu, after `before` (the invalid-option or no-input prompt).
     fn play_choice(&mut self, before: Option<&str>) {
-        let Some((def, id, _)) = self.here() else {
+        let Some((def, id, stage, _)) = self.here() else {
             return;
         };
-        let Some(shape) = def.node(&id).and_then(shape) else {
+        let Some(shape) = def.node(&id).and_then(|n| shape(n, &stage)) else {
             return;
         };
         let list: Vec<&str> = before
@@ -253,10 +360,15 @@ impl Flow {
         self.play(&list, shape.barge_in);
     }
 
-    /// The flow, node id and wait of the current menu.
-    fn here(&self) -> Option<(Arc<FlowDef>, String, Wait)> {
+    /// The flow, node id, stage and wait of the current menu.
+    fn here(&self) -> Option<(Arc<FlowDef>, String, Stage, Wait)> {
         match &self.step {
-            Step::Choice(c) => Some((Arc::clone(&self.def), c.node.clone(), c.wait)),
+            Step::Choice(c) => Some((
+                Arc::clone(&self.def),
+                c.node.clone(),
+                c.stage.clone(),
+                c.wait,
+            )),
             _ => None,
         }
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::def::DIGIT_PROMPTS;
 use crate::key::dtmf;
-use crate::{Command, Disposition, EventKind, FlowDef, HangUpNode, Input, Lang, Node, PromptRef};
+use crate::{
+    Command, Disposition, EventKind, FlowDef, HangUpNode, Input, Lang, Mark, Node, PromptRef,
+};
 
 /// Nodes entered without any input in between before the flow calls itself broken (a
 /// loop of `goto` nodes). Keys typed ahead may legitimately walk through a few menus.
@@ -72,6 +74,14 @@ pub struct Flow {
     message_ms: u64,
     /// The flow broke.
     failed: bool,
+    /// The caller pressed the quick-exit key.
+    quick_exited: bool,
+    /// The caller pressed a key (any, anywhere).
+    pressed: bool,
+    /// Speech was heard ([`Input::Speech`]).
+    spoke: bool,
+    /// A callback can be offered ([`Flow::set_callback_offer`]).
+    callback_offer: bool,
     /// Keys typed ahead.
     typed: VecDeque<char>,
     /// Nodes entered, for the outcome.
@@ -102,6 +112,8 @@ enum Step {
     Connected,
     /// A `hangup` node's prompts, then hang up (at the latest at `deadline`).
     HangingUp { deadline: Instant },
+    /// The quick-exit key was pressed: the decoy loops until `until`, then hang up.
+    QuickExit { until: Instant },
     /// A recording ended because the caller hung up; [`Input::HungUp`] follows.
     Gone,
     /// The outcome was emitted.
@@ -128,6 +140,10 @@ impl Flow {
             operator: false,
             message_ms: 0,
             failed: false,
+            quick_exited: false,
+            pressed: false,
+            spoke: false,
+            callback_offer: false,
             typed: VecDeque::new(),
             path: Vec::new(),
             hops: 0,
@@ -150,9 +166,13 @@ impl Flow {
             }
             Input::Digit(c) => {
                 if let Some(key) = dtmf(c) {
+                    if !matches!(self.step, Step::Ringing) {
+                        self.pressed = true;
+                    }
                     self.key(now, key);
                 }
             }
+            Input::Speech => self.spoke = true,
             Input::PromptFinished => {
                 if self.playing {
                     self.playing = false;
@@ -199,7 +219,7 @@ impl Flow {
             match &self.step {
                 Step::Choice(_) => self.choice_timeout(now),
                 Step::Queue(_) => self.queue_timeout(now),
-                Step::HangingUp { .. } => self.hang_up(),
+                Step::HangingUp { .. } | Step::QuickExit { .. } => self.hang_up(),
                 _ => break,
             }
         }
@@ -216,6 +236,7 @@ impl Flow {
             Step::Choice(c) => c.deadline(),
             Step::Queue(w) => w.deadline(),
             Step::HangingUp { deadline } => Some(*deadline),
+            Step::QuickExit { until } => Some(*until),
             Step::Ended => return None,
             _ => None,
         };
@@ -233,6 +254,18 @@ impl Flow {
     /// The language the caller chose or defaulted to, if any yet.
     pub fn language(&self) -> Option<Lang> {
         self.chosen
+    }
+
+    /// Whether a callback can be offered to this caller (a number was presented and the
+    /// hotline places callbacks); false until the shell says so. Without it a `callback`
+    /// node goes straight to `declined`, and a queue key leading to one is ignored.
+    pub fn set_callback_offer(&mut self, possible: bool) {
+        self.callback_offer = possible;
+    }
+
+    /// The caller pressed the quick-exit key (the decoy plays or played).
+    pub fn quick_exited(&self) -> bool {
+        self.quick_exited
     }
 
     // --- Moving between nodes ---------------------------------------------------------
@@ -258,7 +291,9 @@ impl Flow {
                 };
                 self.play(&n.prompts, n.barge_in);
             }
-            Node::Language(_) | Node::Menu(_) => self.enter_choice(now, id),
+            Node::Language(_) | Node::Menu(_) | Node::Question(_) | Node::Callback(_) => {
+                self.enter_choice(now, id)
+            }
             Node::Record(n) => self.enter_record(id, n),
             Node::Saved(n) => self.enter_saved(id, n),
             Node::Enqueue(n) => self.enter_queue(now, id, n),
@@ -278,9 +313,18 @@ impl Flow {
 
     /// A key, already upper case.
     fn key(&mut self, now: Instant, key: char) {
+        if self.def.quick_exit().is_some_and(|q| q.key == key)
+            && !matches!(
+                self.step,
+                Step::Ringing | Step::Connected | Step::Gone | Step::Ended | Step::QuickExit { .. }
+            )
+        {
+            return self.quick_exit(now);
+        }
         match &self.step {
             // Keys during a recording or a conversation are the caller's business.
             Step::Ringing | Step::Connected | Step::Gone | Step::Ended => return,
+            Step::QuickExit { .. } => return,
             Step::Record(r) if r.is_recording() => return,
             _ => {}
         }
@@ -303,7 +347,8 @@ impl Flow {
             Step::Queue(_) => self.queue_key(now, key),
             // Hanging up: no menu to type ahead into.
             Step::HangingUp { .. } => {}
-            Step::Ringing | Step::Connected | Step::Gone | Step::Ended => {}
+            Step::Ringing | Step::Connected | Step::Gone | Step::Ended | Step::QuickExit { .. } => {
+            }
         }
     }
 
@@ -331,6 +376,7 @@ impl Flow {
             Step::Record(_) => self.record_prompt_finished(now),
             Step::Queue(_) => self.hold(),
             Step::HangingUp { .. } => self.hang_up(),
+            Step::QuickExit { .. } => self.play_decoy(),
             Step::Connected => self.connected_prompt_finished(),
             Step::Ringing | Step::Gone | Step::Ended => {}
         }
@@ -383,6 +429,35 @@ impl Flow {
             .bytes()
             .filter(u8::is_ascii_digit)
             .map(|b| DIGIT_PROMPTS[usize::from(b - b'0')])
+    }
+
+    // --- Quick exit -------------------------------------------------------------------
+
+    /// The quick-exit key: stop everything (a recording is kept), leave the queue, and
+    /// play the decoy until the caller hangs up or `max_ms` passed. Nothing after this
+    /// mentions the hotline: no prompt of a node, no goodbye at the call-length cap.
+    fn quick_exit(&mut self, now: Instant) {
+        let Some(max_ms) = self.def.quick_exit().map(|q| q.max_ms) else {
+            return;
+        };
+        let at = self.path.last().cloned().unwrap_or_default();
+        self.event(EventKind::QuickExit, at);
+        self.quick_exited = true;
+        self.stop_all(now);
+        self.typed.clear();
+        self.bridge_pending = false;
+        self.cap_at = None;
+        self.step = Step::QuickExit {
+            until: now + Duration::from_millis(max_ms),
+        };
+        self.play_decoy();
+    }
+
+    fn play_decoy(&mut self) {
+        let def = Arc::clone(&self.def);
+        if let Some(q) = def.quick_exit() {
+            self.play(&q.decoy, false);
+        }
     }
 
     // --- The end of the call ----------------------------------------------------------
@@ -467,11 +542,19 @@ impl Flow {
         } else {
             Disposition::Abandoned
         };
+        let mut marks = Vec::new();
+        if self.quick_exited {
+            marks.push(Mark::QuickExit);
+        }
+        if !self.path.is_empty() && !self.pressed && !self.spoke && !self.operator {
+            marks.push(Mark::Silent);
+        }
         self.out.push_back(Command::Outcome {
             disposition,
             language: self.chosen,
             path: std::mem::take(&mut self.path),
             reference: self.reference.clone(),
+            marks,
         });
         self.step = Step::Ended;
         self.cap_at = None;

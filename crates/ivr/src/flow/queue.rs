@@ -44,7 +44,18 @@ impl Flow {
         });
         self.out.push_back(Command::Enqueue { lang: self.lang });
         self.queued = true;
-        if !self.play(&node.prompts, false) {
+        let offer: &[String] = if self.callback_offer {
+            &node.callback_prompts
+        } else {
+            &[]
+        };
+        let list: Vec<&str> = node
+            .prompts
+            .iter()
+            .chain(offer)
+            .map(String::as_str)
+            .collect();
+        if !self.play(&list, false) {
             self.hold();
         }
     }
@@ -147,6 +158,10 @@ impl Flow {
         let Some(to) = node.options.get(&key) else {
             return;
         };
+        if matches!(def.node(to), Some(Node::Callback(_))) && !self.callback_offer {
+            // Not offered to this caller: the key means nothing here.
+            return;
+        }
         self.event(EventKind::LeftQueue, key.to_string());
         self.queued = false;
         self.out.push_back(Command::LeaveQueue);

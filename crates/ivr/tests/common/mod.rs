@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotline_ivr::{
-    Command, Disposition, EventKind, Flow, FlowDef, Input, Lang, PromptRef, RecordEnd,
+    Command, Disposition, EventKind, Flow, FlowDef, Input, Lang, Mark, PromptRef, RecordEnd,
 };
 
 /// The reference number the store gave the call.
@@ -134,7 +134,7 @@ impl Call {
     /// the main menu plays.
     pub(crate) fn reach_main_menu(&mut self, key: char) {
         let lang = if key == '2' { Lang::Qu } else { Lang::Es };
-        assert_eq!(self.answer(), [play(Lang::Es, &["welcome"], true)]);
+        assert_eq!(self.answer(), [welcome()]);
         assert_eq!(
             self.key(key),
             [
@@ -149,6 +149,11 @@ impl Call {
     pub(crate) fn logged(&self, kind: EventKind, detail: &str) -> bool {
         self.events.iter().any(|(k, d)| *k == kind && d == detail)
     }
+}
+
+/// The shipped flow's first play list: the bilingual greeting and the quick-exit notice.
+pub(crate) fn welcome() -> Command {
+    play(Lang::Es, &["welcome", "quick-exit-notice"], true)
 }
 
 /// `Play` of these prompts in `lang`.
@@ -174,13 +179,24 @@ pub(crate) fn record() -> Command {
     }
 }
 
-/// The `Outcome` of a call of the shipped flow with [`REFERENCE`].
+/// The `Outcome` of a call of the shipped flow with [`REFERENCE`], without marks.
 pub(crate) fn outcome(disposition: Disposition, language: Option<Lang>, path: &[&str]) -> Command {
+    marked(disposition, language, path, &[])
+}
+
+/// The `Outcome` of a call of the shipped flow with [`REFERENCE`] and these marks.
+pub(crate) fn marked(
+    disposition: Disposition,
+    language: Option<Lang>,
+    path: &[&str],
+    marks: &[Mark],
+) -> Command {
     Command::Outcome {
         disposition,
         language,
         path: path.iter().map(|s| (*s).to_owned()).collect(),
         reference: REFERENCE.to_owned(),
+        marks: marks.to_vec(),
     }
 }
 
