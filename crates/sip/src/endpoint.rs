@@ -1797,6 +1797,8 @@ impl Endpoint {
             &cnonce,
             crate::digest::NonceCount::new(1),
         );
+        // The ACK of the challenge goes first (§17.1.1.3), then the new INVITE.
+        self.flush_outgoing(now, id);
         self.outgoing.remove(&handle);
         self.send_invite(
             now,

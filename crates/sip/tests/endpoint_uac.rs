@@ -1080,11 +1080,9 @@ fn a_digest_challenge_is_answered_once_with_credentials_that_verify() {
             "the ACK of the 401 and the new INVITE: {sent:?} {:?}",
             p.take_events()
         );
-        assert!(sent.iter().any(|m| m.method() == Some(&Method::Ack)));
-        let second = sent
-            .iter()
-            .find(|m| m.method() == Some(&Method::Invite))
-            .unwrap();
+        assert_eq!(sent[0].method(), Some(&Method::Ack), "the ACK first");
+        let second = &sent[1];
+        assert_eq!(second.method(), Some(&Method::Invite));
         assert_eq!(cseq(second), (2, "INVITE".into()));
         assert_eq!(
             hdr(second, HeaderName::CallId),
