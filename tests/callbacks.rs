@@ -450,6 +450,19 @@ fn placed_operator_first_then_the_carrier(postgres: bool) {
         "the number in the log"
     );
 
+    // The desk's list: the original call's reference, never the number.
+    let listed = h.api("GET", "/api/callbacks", None);
+    let rows = listed
+        .get("callbacks")
+        .as_array()
+        .unwrap_or_default()
+        .to_vec();
+    assert_eq!(rows.len(), 1, "{listed:?}");
+    assert_eq!(rows[0].get("call_id").as_str(), Some(call_id.as_str()));
+    assert_eq!(rows[0].get("window").as_str(), Some("asap"));
+    assert_eq!(rows[0].get("language").as_str(), Some("es"));
+    assert!(!format!("{listed:?}").contains(&NUMBER[2..]), "{listed:?}");
+
     let mut carrier = Carrier::start("uas_carrier_auth", gateway, 1);
     thread::sleep(Duration::from_millis(300));
     h.status("available");
@@ -620,6 +633,90 @@ fn no_answer_is_retried_then_given_up(postgres: bool) {
     );
     assert!(k.iter().any(|x| x == "callback-given-up"), "{k:?}");
     let _ = ana.wait_exit(Duration::from_secs(10));
+}
+
+/// A supervisor cancels a pending callback (an operator may not): audited, ended, number
+/// deleted, told in the original call's history; a second cancel is 409.
+#[test]
+fn a_supervisor_cancels_a_pending_callback_and_the_number_is_deleted() {
+    let h = start(false, free_sip_port(), "");
+    let _ana = h.operator(&[]);
+    let call_id = h.book();
+    let listed = h.api("GET", "/api/callbacks", None);
+    let id = listed.get("callbacks").as_array().unwrap()[0]
+        .get("id")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/callbacks/{id}/cancel");
+    let op_token = {
+        // An operator's token: refused.
+        let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .current_dir(workspace_root())
+            .args([
+                "--config",
+                h.server.dir().join("hotline.toml").to_str().unwrap(),
+            ])
+            .args(["--data-dir", h.server.data_dir().to_str().unwrap()])
+            .args(["token", "create", "ana"])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let auth = format!("Bearer {op_token}");
+    let r = http::request(
+        &h.server.http,
+        "POST",
+        &path,
+        &[("Authorization", auth.as_str())],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.describe());
+    let done = h.api("POST", &path, None);
+    assert_eq!(done.get("state").as_str(), Some("cancelled"), "{done:?}");
+    let (_, _, sealed) = h.wait_state("cancelled", EVENT, &String::new);
+    assert_eq!(sealed, "", "the number is deleted");
+    let auth = format!("Bearer {}", h.token);
+    let again = http::request(
+        &h.server.http,
+        "POST",
+        &path,
+        &[("Authorization", auth.as_str())],
+        None,
+    )
+    .unwrap();
+    assert_eq!(again.status, 409, "{}", again.describe());
+    let call = h.api("GET", &format!("/api/calls/{call_id}"), None);
+    assert!(
+        kinds(&call).iter().any(|k| k == "callback-cancelled"),
+        "{call:?}"
+    );
+    let audit = h.api("GET", "/api/audit?limit=10", None);
+    assert!(
+        format!("{audit:?}").contains("callback.cancel"),
+        "{audit:?}"
+    );
+    assert!(
+        h.api("GET", "/api/callbacks", None)
+            .get("callbacks")
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The attempt that waited for an operator stopped: it left the queue.
+    assert!(
+        h.server
+            .wait_for_log(0, &["stopping the attempt"], Duration::from_secs(5)),
+        "{}",
+        h.server.report()
+    );
+    let q = h.api("GET", "/api/queue", None);
+    assert!(
+        q.get("waiting").as_array().unwrap_or_default().is_empty(),
+        "{q:?}"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub(crate) mod seal;
 
 pub use plan::Window;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,7 +191,8 @@ pub(crate) async fn run(env: Env, mut shutdown: watch::Receiver<bool>) {
     } else {
         "local".to_owned()
     };
-    let mut placing: HashSet<String> = HashSet::new();
+    // Attempts in progress, each with the sender that stops it (cancelled meanwhile).
+    let mut placing: HashMap<String, watch::Sender<bool>> = HashMap::new();
     let mut attempts = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,8 +233,14 @@ pub(crate) async fn run(env: Env, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
         };
+        // An attempt whose callback ended meanwhile (a supervisor cancelled it) stops.
+        for (id, stop) in &placing {
+            if !open.iter().any(|c| &c.id == id) {
+                let _ = stop.send(true);
+            }
+        }
         for cb in open {
-            if cb.state != CallbackState::Pending || placing.contains(&cb.id) {
+            if cb.state != CallbackState::Pending || placing.contains_key(&cb.id) {
                 continue;
             }
             let tries = u32::try_from(cb.attempts).unwrap_or(u32::MAX);
@@ -255,11 +262,12 @@ pub(crate) async fn run(env: Env, mut shutdown: watch::Receiver<bool>) {
                 Due::Place if placing.len() < MAX_PLACING => {
                     match env.store.claim_callback(&cb.id, &node, now).await {
                         Ok(Some(claimed)) => {
-                            placing.insert(cb.id.clone());
+                            let (stop, stopped) = watch::channel(false);
+                            placing.insert(cb.id.clone(), stop);
                             let env = env.clone();
                             attempts.spawn(async move {
                                 let id = claimed.callback.id.clone();
-                                let result = place::attempt(&env, claimed).await;
+                                let result = place::attempt(&env, claimed, stopped).await;
                                 (id, result)
                             });
                         }

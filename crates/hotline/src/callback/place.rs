@@ -54,7 +54,11 @@ enum Stage {
 }
 
 /// Places one attempt of `claimed`; the number is opened here and dropped with the task.
-pub(super) async fn attempt(env: &Env, claimed: ClaimedCallback) -> Outcome {
+pub(super) async fn attempt(
+    env: &Env,
+    claimed: ClaimedCallback,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
     let cb = claimed.callback;
     let mut outcome = Outcome {
         id: cb.id.clone(),
@@ -96,7 +100,7 @@ pub(super) async fn attempt(env: &Env, claimed: ClaimedCallback) -> Outcome {
         stage: Stage::Operator,
     };
     let (tx, mut rx) = mpsc::channel(64);
-    outcome.how = a.run(tx, &mut rx).await;
+    outcome.how = a.run(tx, &mut rx, &mut stopped).await;
     a.clean_up().await;
     outcome
 }
@@ -129,6 +133,7 @@ impl Placing<'_> {
         &mut self,
         tx: mpsc::Sender<(CallHandle, CallEvent)>,
         rx: &mut mpsc::Receiver<(CallHandle, CallEvent)>,
+        stopped: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Attempt {
         let language = Some(Language::from(self.lang.as_str()));
         match self
@@ -173,6 +178,15 @@ impl Placing<'_> {
                     self.env.event(&self.call_id, "callback-no-answer", &format!(
                         "attempt {}: no answer in {} s", self.attempt_no, self.env.callbacks.config.ring_timeout_secs));
                     return Attempt::NotReached;
+                }
+                // Cancelled before the caller answered: both legs go (a conversation in
+                // progress is never cut).
+                r = stopped.changed(), if !matches!(self.stage, Stage::Talking) => {
+                    // Err: the scheduler is gone (shutdown): stop too.
+                    if r.is_err() || *stopped.borrow() {
+                        tracing::info!(callback = %self.id, "callback: ended meanwhile (cancelled); stopping the attempt");
+                        return Attempt::NotPlaced;
+                    }
                 }
                 _ = &mut cap => {
                     tracing::info!(callback = %self.id, "callback reached calls.max_duration_secs");
