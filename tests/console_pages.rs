@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::json::{self, Json};
 use common::pcap::{RATE, Timeline};
-use common::{Config, PcapScenario, RunningSipp, Server, Setup, tail, workspace_root};
+use common::{Config, PcapScenario, RunningSipp, Server, Setup, SippRun, tail, workspace_root};
 
 /// How long one spec may run before it is killed (with its Chromium).
 const SPEC_TIMEOUT: Duration = Duration::from_secs(240);
@@ -58,6 +58,29 @@ const MESSAGE_HOLD_MS: u64 = 21_000;
 /// "3" during the recording notice (ms after the ACK).
 const OPERATOR_KEY_1_AT_MS: u32 = 1_500;
 const OPERATOR_KEY_3_AT_MS: u32 = 3_000;
+/// The keypad caller of [`keypad_answers_and_quick_exit`] (ms after the ACK; no operator is
+/// signed in, so the queue sends the caller to the message):
+/// "1" Spanish (the welcome barges in), "4" "4" two wrong keys in the main menu (after the
+/// recording notice) lead to "if you cannot talk, press 1"; "1", then the four questions
+/// answered with keys; keypad-thanks plays to its end (9 s), the queue has nobody, "2" leaves a
+/// message; tones after the beep; the quick-exit key `*` while recording; the BYE during the
+/// decoy.
+const KEYPAD_KEYS: &[(u32, char)] = &[
+    (1_000, '1'),
+    (7_000, '4'),
+    (8_500, '4'),
+    (10_000, '1'),
+    (11_000, '1'),
+    (12_000, '2'),
+    (13_000, '1'),
+    (14_000, '5'),
+    (26_000, '2'),
+];
+const KEYPAD_TONES_AT_MS: u32 = 32_000;
+const KEYPAD_TONES_MS: u32 = 6_000;
+const QUICK_EXIT_AT_MS: u32 = 38_500;
+const KEYPAD_HOLD_MS: u64 = 44_000;
+
 /// How long an operator's softphone may take to show registered in `/api/queue`.
 const REGISTERED: Duration = Duration::from_secs(30);
 
@@ -85,6 +108,56 @@ fn a_recorded_message() {
     console.run_spec("harness.mjs", &call.env());
     // The specs about this call:
     console.run_spec("recordings.mjs", &call.env());
+}
+
+/// A caller who cannot talk answers the keypad questions, leaves a message and presses the
+/// quick-exit key while recording (a real call through sipp, nothing seeded): `safety.mjs`
+/// checks the API (supervisor and operator), the recording page (the answers, the quick-exit
+/// warning, the marks in words, in Spanish and English) and the board's count of quick exits.
+#[test]
+fn keypad_answers_and_quick_exit() {
+    let console = Console::start();
+    let mut timeline = Timeline::new();
+    for &(at, key) in KEYPAD_KEYS {
+        timeline.until(at).digit(key, 100);
+    }
+    timeline
+        .until(KEYPAD_TONES_AT_MS)
+        .audio(&tones(KEYPAD_TONES_MS));
+    timeline
+        .until(QUICK_EXIT_AT_MS)
+        .digit('*', 100)
+        .silence(500);
+    let (_scenario, sipp) = console.spawn_caller(&timeline, KEYPAD_HOLD_MS);
+    let run = sipp.expect_sent("ACK", ESTABLISH, &console.server).wait();
+    run.assert_passed(&console.server);
+    let call = console.stored_call(&run, "marked quick-exit, with a recording", |c| {
+        c.get("marks")
+            .strings()
+            .is_some_and(|m| m.contains(&"quick-exit"))
+            && c.get("recordings").strings().is_some_and(|r| !r.is_empty())
+    });
+    let field = |key: &str| call.get(key).as_str().unwrap_or_default().to_owned();
+    let recording = call
+        .get("recordings")
+        .strings()
+        .and_then(|r| r.first().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    println!(
+        "keypad call {}: reference {}, recording {recording}, marks {:?}, answers {}",
+        field("id"),
+        field("reference"),
+        call.get("marks").strings(),
+        call.get("answers").as_array().map_or(0, <[Json]>::len)
+    );
+    console.run_spec(
+        "safety.mjs",
+        &[
+            ("CALL_ID", &field("id")),
+            ("CALL_REFERENCE", &field("reference")),
+            ("RECORDING_ID", &recording),
+        ],
+    );
 }
 
 /// The harness fails a failing spec: non-zero exit, its message, a NAME-FAILED.png screenshot;
@@ -384,6 +457,36 @@ impl Console {
         let (_scenario, sipp) = self.spawn_caller(&timeline, MESSAGE_HOLD_MS);
         let run = sipp.expect_sent("ACK", ESTABLISH, &self.server).wait();
         run.assert_passed(&self.server);
+        let c = self.stored_call(&run, "with a disposition and a recording", |c| {
+            c.get("disposition").as_str().is_some()
+                && c.get("recordings").strings().is_some_and(|r| !r.is_empty())
+        });
+        let field = |key: &str| c.get(key).as_str().unwrap_or_default().to_owned();
+        let call = MessageCall {
+            reference: field("reference"),
+            call_id: field("id"),
+            recording_id: c
+                .get("recordings")
+                .strings()
+                .and_then(|r| r.first().map(|s| (*s).to_owned()))
+                .unwrap_or_default(),
+            disposition: field("disposition"),
+        };
+        assert!(
+            call.disposition == "message"
+                && call.reference.len() == 6
+                && call.reference.bytes().all(|b| b.is_ascii_digit()),
+            "the message call is stored as {call:?}, not a message with a 6-digit reference\n{}{}",
+            run.report(),
+            self.server.report()
+        );
+        call
+    }
+
+    /// The call of sipp's `run` (by its INVITE's Call-ID) as `/api/calls` lists it, once
+    /// `ready` holds for it (`want` says what that is); panics after [`STORED`].
+    #[track_caller]
+    fn stored_call(&self, run: &SippRun, want: &str, ready: impl Fn(&Json) -> bool) -> Json {
         let sip_call_id = run
             .messages()
             .iter()
@@ -396,7 +499,6 @@ impl Console {
             "no INVITE Call-ID in sipp's trace",
         );
         let sip_call_id = sip_call_id.expect("checked");
-
         let path = format!("/api/calls?sip_call_id={}", http::encode(&sip_call_id));
         let auth = format!("Bearer {}", self.var("SUP_TOKEN"));
         let deadline = Instant::now() + STORED;
@@ -417,31 +519,12 @@ impl Console {
                         .and_then(|c| c.first().cloned())
                 })
                 .flatten();
-            let found = call.as_ref().and_then(|c| {
-                let recording = (*c.get("recordings").strings()?.first()?).to_owned();
-                Some(MessageCall {
-                    reference: c.get("reference").as_str()?.to_owned(),
-                    call_id: c.get("id").as_str()?.to_owned(),
-                    recording_id: recording,
-                    disposition: c.get("disposition").as_str()?.to_owned(),
-                })
-            });
-            if let Some(call) = found {
-                assert!(
-                    call.disposition == "message"
-                        && call.reference.len() == 6
-                        && call.reference.bytes().all(|b| b.is_ascii_digit()),
-                    "the message call is stored as {call:?}, not a message with a 6-digit \
-                     reference\n{}{}",
-                    run.report(),
-                    self.server.report()
-                );
+            if let Some(call) = call.filter(|c| ready(c)) {
                 return call;
             }
             assert!(
                 Instant::now() < deadline,
-                "within {STORED:?} of its end, {path} does not show the call with a \
-                 disposition and a recording: HTTP {}\n{}\n{}{}",
+                "within {STORED:?} of its end, {path} does not show the call {want}: HTTP {}\n{}\n{}{}",
                 r.status,
                 r.describe(),
                 run.report(),

@@ -199,3 +199,39 @@ pub(crate) fn encode(value: &str) -> String {
     }
     s
 }
+
+/// A call of the server's API with a bearer token; panics (with the server's story)
+/// unless the status is 2xx. An empty body is `Json::Null`.
+#[track_caller]
+pub(crate) fn api(
+    server: &super::Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> Json {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let r = request(
+        &server.http,
+        method,
+        path,
+        &headers,
+        body.map(str::as_bytes),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", server.report()));
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {}\n{}",
+        r.describe(),
+        server.report()
+    );
+    if r.text().trim().is_empty() {
+        Json::Null
+    } else {
+        r.json()
+    }
+}

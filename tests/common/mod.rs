@@ -8,6 +8,7 @@
 // Not every test binary that includes this module uses every helper.
 #![allow(dead_code)]
 
+pub(crate) mod audio;
 pub(crate) mod cluster;
 pub(crate) mod http;
 pub(crate) mod json;

@@ -375,6 +375,11 @@ fn schemas() -> Value {
                 "properties": {"events": {"type": "array", "items": schema_ref("CallEvent")}}
             }]
         },
+        "Answer": {
+            "type": "object", "required": ["question", "answer"],
+            "properties": {"question": {"type": "string", "examples": ["En peligro ahora"]},
+                           "answer": {"type": "string", "examples": ["sí"]}}
+        },
         "CallEvent": {
             "type": "object", "required": ["at", "kind", "detail"],
             "properties": {"at": timestamp(false), "kind": {"type": "string"}, "detail": {"type": "string"}}
@@ -433,7 +438,8 @@ fn call_schema() -> Value {
     json!({
         "type": "object",
         "required": ["id", "sip_call_id", "reference", "started_at", "answered_at", "ended_at",
-                     "language", "disposition", "path", "queue_wait_ms", "operator"],
+                     "language", "disposition", "path", "queue_wait_ms", "operator", "marks",
+                     "answers"],
         "properties": {
             "id": {"type": "string"},
             "sip_call_id": {"type": "string"},
@@ -447,6 +453,10 @@ fn call_schema() -> Value {
                      "description": "The menu nodes visited, in order."},
             "queue_wait_ms": nullable("integer"),
             "operator": nullable("string"),
+            "marks": {"type": "array", "items": {"type": "string", "examples": ["quick-exit", "silent"]},
+                      "description": "What the call is marked with: quick-exit (the caller pressed the quick-exit key and heard the decoy), silent (no key and no speech the whole call)."},
+            "answers": {"type": "array", "items": schema_ref("Answer"),
+                        "description": "The caller's keypad answers, in order (written while the call is still in the menus)."},
             "recordings": {"type": "array", "items": {"type": "string"},
                            "description": "Recording ids, oldest first; absent for operators."}
         }

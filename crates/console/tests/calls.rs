@@ -1,18 +1,20 @@
 //! `GET /api/calls` and `GET /api/calls/{id}`: the contract's fields, newest first, filters,
-//! events, and what operators do not see.
+//! events, marks and keypad answers, and what operators do not see.
 
 #[macro_use]
 mod common;
 
-use common::{Harness, keys};
+use common::{Harness, SAFETY_ANSWERS, keys};
 use serde_json::Value;
 
 const CALL_KEYS: &[&str] = &[
     "answered_at",
+    "answers",
     "disposition",
     "ended_at",
     "id",
     "language",
+    "marks",
     "operator",
     "path",
     "queue_wait_ms",
@@ -45,6 +47,11 @@ async fn lists_newest_first_with_the_contract_fields(h: Harness) {
     );
     for c in list {
         assert_eq!(keys(c), CALL_KEYS, "{c}");
+    }
+    for c in list {
+        // Nothing marked, no keypad answers: empty lists, not absent.
+        assert_eq!(c["marks"], serde_json::json!([]), "{c}");
+        assert_eq!(c["answers"], serde_json::json!([]), "{c}");
     }
     let abandoned = &list[0];
     assert_eq!(abandoned["language"], Value::Null);
@@ -171,8 +178,52 @@ async fn operators_see_calls_without_recording_ids(h: Harness) {
     assert_eq!(v["events"].as_array().unwrap().len(), 3);
 }
 
+async fn marks_and_keypad_answers_for_every_role(h: Harness) {
+    let safety = h.seed_safety().await;
+    h.mark_call(&safety.call, &["quick-exit", "silent"]).await;
+    let expected_answers: Vec<Value> = SAFETY_ANSWERS
+        .iter()
+        .map(|(q, a)| serde_json::json!({"question": q, "answer": a}))
+        .collect();
+    // Operators see them too: they are about the call, not the caller's number.
+    for who in ["sup", "ana"] {
+        let v = h
+            .get(&format!("/api/calls/{}", safety.call), Some(who))
+            .await
+            .json();
+        assert_eq!(
+            v["marks"],
+            serde_json::json!(["quick-exit", "silent"]),
+            "{who}: {v}"
+        );
+        assert_eq!(
+            v["answers"],
+            Value::Array(expected_answers.clone()),
+            "{who}"
+        );
+        assert_eq!(keys(&v["answers"][0]), ["answer", "question"]);
+        let v = h.get("/api/calls", Some(who)).await.json();
+        let list = calls(&v);
+        let by_id = |id: &str| list.iter().find(|c| c["id"] == id).unwrap().clone();
+        assert_eq!(
+            by_id(&safety.call)["answers"],
+            Value::Array(expected_answers.clone())
+        );
+        assert_eq!(
+            by_id(&safety.quick_exit)["marks"],
+            serde_json::json!(["quick-exit"])
+        );
+        for silent in &safety.silent {
+            let c = by_id(silent);
+            assert_eq!(c["marks"], serde_json::json!(["silent"]), "{who}");
+            assert_eq!(c["answers"], serde_json::json!([]));
+        }
+    }
+}
+
 both!(
     lists_newest_first_with_the_contract_fields,
+    marks_and_keypad_answers_for_every_role,
     filters_and_limit,
     one_call_with_its_events,
     operators_see_calls_without_recording_ids,

@@ -1,6 +1,7 @@
 //! The operator's desk (`/operator`: status buttons, the queue, the call in hand and its case
-//! notes) and the supervisors' board (`/board`, charts), with their live streams
-//! (`/operator/events`, `/board/events`), over a fake queue, on both backends.
+//! notes, its keypad answers and quick-exit warning) and the supervisors' board (`/board`,
+//! charts, today's quick exits and silent calls), with their live streams (`/operator/events`,
+//! `/board/events`), over a fake queue, on both backends.
 
 #[macro_use]
 mod common;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::{Body, HttpBody};
 use axum::http::{Method, header};
-use common::{Browser, Harness, TestClock, at};
+use common::{Browser, Harness, SAFETY_ANSWERS, TestClock, at};
 use hotline_console::{
     ConsoleSettings, OperatorStatus, OperatorView, QueueError, QueueSnapshot, QueueView,
     WaitingCall,
@@ -315,6 +316,100 @@ async fn the_call_in_hand_shows_no_caller(h: Harness) {
     );
 }
 
+async fn the_call_in_hand_shows_keypad_answers_and_quick_exits(h: Harness) {
+    let safety = h.seed_safety().await;
+    let queue = FakeQueue::new(&[]);
+    queue.edit("ana", |o| {
+        o.status = OperatorStatus::Available;
+        o.state = Some("busy".into());
+        o.current_call = Some(safety.call.clone());
+    });
+    let mut b = signed_in(&h, Some(queue.clone()), "ana").await;
+    let html = b.get("/operator").await.text();
+    assert!(html.contains("<h2>Call in progress</h2>"), "{html}");
+    assert!(html.contains(&format!(r#"data-call="{}""#, safety.call)));
+    // The answers, in order, under their heading.
+    assert!(
+        html.contains(r#"<h3 id="h-answers">Keypad answers</h3>"#),
+        "{html}"
+    );
+    let list = &html[html.find(r#"<dl id="call-answers""#).expect("the answers")..];
+    let list = &list[..list.find("</dl>").unwrap()];
+    let rows: Vec<String> = SAFETY_ANSWERS
+        .iter()
+        .map(|(q, a)| format!("<dt>{q}</dt><dd>{a}</dd>"))
+        .collect();
+    assert_eq!(list.matches("<dt>").count(), SAFETY_ANSWERS.len(), "{list}");
+    let mut from = 0;
+    for row in &rows {
+        let at = list[from..]
+            .find(row.as_str())
+            .unwrap_or_else(|| panic!("{row} (in order) in {list}"));
+        from += at + row.len();
+    }
+    // Six earlier calls of the same pseudonym: two silent, one quick exit.
+    assert!(
+        html.contains(
+            r#"<dd id="call-previous">Called before 6 times · <span id="call-earlier-marked">2 silent calls before · 1 quick exit before</span></dd>"#
+        ),
+        "{html}"
+    );
+    // Not marked (yet): no warning, no marks.
+    assert!(!html.contains("call-quick-exit"), "{html}");
+    assert!(!html.contains(r#"id="call-marks""#));
+    assert!(!html.contains(&"ab".repeat(32)), "no pseudonym");
+
+    // Marked quick-exit: the warning line, and the mark in words, never its id.
+    h.mark_call(&safety.call, &["quick-exit"]).await;
+    let html = b.get("/operator").await.text();
+    assert!(
+        html.contains(r#"<p class="alert" id="call-quick-exit" role="alert">Quick exit: the caller pressed the exit key"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<dd id="call-marks"><span class="mark" data-mark="quick-exit">quick exit</span></dd>"#),
+        "{html}"
+    );
+    assert!(!html.contains(">quick-exit<"));
+    // In Spanish.
+    b.cookies.remove("lang");
+    let html = b.get("/operator").await.text();
+    assert!(html.contains(">Respuestas con el teclado</h3>"), "{html}");
+    assert!(html.contains(">Salida rápida: quien llama pulsó la tecla de salida"));
+    assert!(html.contains(r#"data-mark="quick-exit">salida rápida</span>"#));
+    assert!(html.contains("2 llamadas silenciosas antes · 1 salida rápida antes"));
+    // The live stream's call part says the same.
+    let (_parts, _body, event) = first_event(&b, "/operator/events").await;
+    let call = data_json(&event)["parts"]["call"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(call.contains(r#"id="call-quick-exit""#), "{call}");
+    assert!(
+        call.contains("<dt>Región</dt><dd>Madre de Dios</dd>"),
+        "{call}"
+    );
+
+    // A call without answers, marks or earlier marked calls shows none of it.
+    queue.edit("ana", |o| {
+        o.current_call = Some(h.seed.call_operator.clone())
+    });
+    b.cookies.insert("lang".into(), "en".into());
+    let html = b.get("/operator").await.text();
+    assert!(
+        html.contains(r#"<dd id="call-previous">Called before once</dd>"#),
+        "{html}"
+    );
+    for absent in [
+        "h-answers",
+        "call-quick-exit",
+        "call-marks",
+        "call-earlier-marked",
+    ] {
+        assert!(!html.contains(absent), "{absent}: {html}");
+    }
+}
+
 async fn case_notes_by_the_operator_on_the_call_or_a_supervisor(h: Harness) {
     let queue = FakeQueue::new(&[]);
     let abandoned = h.seed.call_abandoned.clone();
@@ -518,6 +613,49 @@ async fn the_board_is_for_supervisors(h: Harness) {
     }
 }
 
+async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
+    let queue = FakeQueue::new(&[]);
+    let mut b = signed_in(&h, Some(queue), "sup").await;
+    // Nothing marked: zeros, not a missing line.
+    let html = b.get("/board").await.text();
+    assert!(
+        html.contains(r#"data-mark="quick-exit">Quick exits<strong>0</strong>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-mark="silent">Silent<strong>0</strong>"#));
+
+    let safety = h.seed_safety().await;
+    h.mark_call(&safety.call, &["quick-exit", "silent"]).await;
+    let html = b.get("/board").await.text();
+    let count_of = |attr: &str| -> String {
+        let at = html.find(attr).unwrap_or_else(|| panic!("{attr}: {html}"));
+        let rest = &html[at..];
+        rest[rest.find("<strong>").unwrap() + 8..rest.find("</strong>").unwrap()].to_owned()
+    };
+    // Today: the seed's three calls and the four of the safety seed.
+    assert_eq!(count_of(r#"data-outcome="total">"#), "7");
+    assert_eq!(
+        count_of(r#"<div class="count" data-mark="quick-exit">"#),
+        "2"
+    );
+    assert_eq!(count_of(r#"<div class="count" data-mark="silent">"#), "3");
+    assert!(
+        html.contains(r#"data-mark="quick-exit">Quick exits<strong>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-mark="silent">Silent<strong>"#));
+    // The latest calls list their marks in words.
+    let table = &html[html.find(r#"<table id="today-calls">"#).unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(table.contains("<th>Marks</th>"), "{table}");
+    assert!(
+        table.contains(r#"<td><span class="mark" data-mark="quick-exit">quick exit</span><span class="mark" data-mark="silent">silent</span></td>"#),
+        "{table}"
+    );
+    assert_eq!(table.matches(r#"data-mark="silent">silent<"#).count(), 3);
+    assert!(!table.contains(">quick-exit<") && !table.contains(">silent</td>"));
+}
+
 /// Opens a stream as `b` and returns the first event's text (`event: …\ndata: …`).
 async fn first_event(b: &Browser, uri: &str) -> (axum::http::response::Parts, Body, String) {
     let req = b.request(Method::GET, uri).body(Body::empty()).unwrap();
@@ -648,7 +786,9 @@ both!(
     a_supervisor_sees_the_desk_without_a_status,
     the_queue_shows_languages_and_waits,
     the_call_in_hand_shows_no_caller,
+    the_call_in_hand_shows_keypad_answers_and_quick_exits,
     case_notes_by_the_operator_on_the_call_or_a_supervisor,
     the_board_is_for_supervisors,
+    the_board_counts_quick_exits_and_silent_calls,
     live_streams_send_the_parts_and_end_with_the_session,
 );

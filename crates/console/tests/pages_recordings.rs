@@ -1,8 +1,8 @@
 //! The supervisors' pages: the recordings inbox (filters, paging, audited listing), the
 //! recording page (audited before it shows anything, player, call, events, case notes, repeat
-//! caller count, review form with CSRF), the case export (a zip whose SHA256SUMS verify, audited
-//! first, refused for a file that is not the stored one) and the audit log search. Operators
-//! get 403 on every one of them.
+//! caller count, marks and keypad answers, review form with CSRF), the case export (a zip whose
+//! SHA256SUMS verify, audited first, refused for a file that is not the stored one; the marks
+//! and answers in call.json) and the audit log search. Operators get 403 on every one of them.
 
 #[macro_use]
 mod common;
@@ -10,7 +10,7 @@ mod common;
 use std::io::Read;
 
 use axum::http::header;
-use common::{Browser, Harness, TestClock, at};
+use common::{Browser, Harness, SAFETY_ANSWERS, TestClock, at};
 use hotline_console::ConsoleSettings;
 use hotline_store::{
     AuditEntry, AuditFilter, NewAuditEntry, NewCallNote, NewRecording, RecordingKind,
@@ -406,6 +406,109 @@ async fn the_recording_page_audits_then_shows_everything(h: Harness) {
     assert!(!a.text().contains("data-recording-id"));
 }
 
+async fn the_recording_page_shows_marks_and_keypad_answers(h: Harness) {
+    let safety = h.seed_safety().await;
+    // The caller answered with keys, left a message, then pressed the quick-exit key.
+    h.mark_call(&safety.call, &["quick-exit"]).await;
+    let id = stored_recording(&h, &safety.call, &common::wav(4000), at(230_000)).await;
+    let mut b = signed_in(&h, "sup").await;
+    let a = b.get(&format!("/recordings/{id}")).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let text = a.text();
+    // The warning comes before the player.
+    let warning = text
+        .find(r#"<p class="alert" id="quick-exit" role="alert">Salida rápida: quien llama pulsó la tecla de salida"#)
+        .unwrap_or_else(|| panic!("no quick-exit warning: {text}"));
+    assert!(warning < text.find(r#"id="player""#).unwrap());
+    assert!(
+        text.contains(r#"<dd id="call-marks"><span class="mark" data-mark="quick-exit">salida rápida</span></dd>"#),
+        "{text}"
+    );
+    assert!(!text.contains(">quick-exit<"), "an id shown as a word");
+    // The keypad answers, in order.
+    assert!(
+        text.contains(r#"<h3 id="h-answers">Respuestas con el teclado</h3>"#),
+        "{text}"
+    );
+    let answers: String = SAFETY_ANSWERS
+        .iter()
+        .map(|(q, a)| format!("\n<dt>{q}</dt><dd>{a}</dd>"))
+        .collect();
+    assert!(
+        text.contains(&format!(r#"<dl id="answers" class="answers">{answers}"#)),
+        "{text}"
+    );
+    // Six earlier calls, two of them silent and one a quick exit; never the pseudonym.
+    assert!(
+        text.contains(r#"<dd id="previous-calls" data-count="6">6 · <span id="earlier-marked">2 llamadas silenciosas antes · 1 salida rápida antes</span></dd>"#),
+        "{text}"
+    );
+    assert!(!text.contains(&"ab".repeat(32)));
+    // The flow's safety events in words; the others as stored.
+    assert!(text.contains(r#"<tr data-kind="answer">"#));
+    assert!(
+        text.contains(r#"">respuesta con el teclado</td><td class="detail" data-label="Detalle">En peligro ahora = sí</td>"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"">enqueued</td>"#));
+
+    // A silent call's mark, in English.
+    b.cookies.insert("lang".into(), "en".into());
+    h.mark_call(&safety.call, &["silent"]).await;
+    let text = b.get(&format!("/recordings/{id}")).await.text();
+    assert!(
+        text.contains(
+            r#"<dd id="call-marks"><span class="mark" data-mark="silent">silent</span></dd>"#
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"id="quick-exit""#),
+        "not a quick exit any more"
+    );
+    assert!(text.contains(r#"<h3 id="h-answers">Keypad answers</h3>"#));
+    assert!(text.contains("2 silent calls before · 1 quick exit before"));
+
+    // A call with none of it: no warning, no answers, marks "—".
+    let text = b
+        .get(&format!("/recordings/{}", h.seed.rec_message))
+        .await
+        .text();
+    assert!(text.contains(r#"<dd id="call-marks">—</dd>"#), "{text}");
+    for absent in [r#"id="quick-exit""#, "h-answers", "earlier-marked"] {
+        assert!(!text.contains(absent), "{absent}: {text}");
+    }
+}
+
+async fn the_export_has_the_marks_and_keypad_answers(h: Harness) {
+    let safety = h.seed_safety().await;
+    h.mark_call(&safety.call, &["quick-exit"]).await;
+    let id = stored_recording(&h, &safety.call, &common::wav(4000), at(230_000)).await;
+    let mut b = signed_in(&h, "sup").await;
+    let a = b.get(&format!("/recordings/{id}/export.zip")).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let entries = unzip(&a.body);
+    let call = &entries.iter().find(|(n, _)| n == "call.json").unwrap().1;
+    let c: serde_json::Value = serde_json::from_slice(call).unwrap();
+    assert_eq!(c["marks"], serde_json::json!(["quick-exit"]));
+    let answers: Vec<serde_json::Value> = SAFETY_ANSWERS
+        .iter()
+        .map(|(q, a)| serde_json::json!({"question": q, "answer": a}))
+        .collect();
+    assert_eq!(c["answers"], serde_json::Value::Array(answers));
+    assert_eq!(c["previous_calls_from_caller"], 6);
+    assert_eq!(c["previous_silent_calls_from_caller"], 2);
+    assert_eq!(c["previous_quick_exit_calls_from_caller"], 1);
+    assert!(!String::from_utf8_lossy(call).contains(&"ab".repeat(32)));
+    // SHA256SUMS still covers call.json as sent.
+    let sums = &entries.iter().find(|(n, _)| n == "SHA256SUMS").unwrap().1;
+    let sums = String::from_utf8_lossy(sums);
+    assert!(
+        sums.contains(&format!("{}  call.json", hex_sha256(call))),
+        "{sums}"
+    );
+}
+
 async fn the_review_form_needs_csrf_and_saves(h: Harness) {
     let id = h.seed.rec_message.clone();
     let uri = format!("/recordings/{id}");
@@ -791,6 +894,8 @@ async fn pages_work_in_english(h: Harness) {
 }
 
 both!(
+    the_recording_page_shows_marks_and_keypad_answers,
+    the_export_has_the_marks_and_keypad_answers,
     operators_get_403_everywhere,
     the_inbox_lists_filters_and_audits,
     the_inbox_pages_without_skipping_or_repeating,

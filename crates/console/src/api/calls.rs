@@ -1,13 +1,16 @@
 //! `GET /api/calls` and `GET /api/calls/{id}`: call metadata, for every role. Operators get the
 //! calls without their recording ids (the `recordings` key is left out).
 //!
+//! Every role gets the call's `marks` (`quick-exit`, `silent`) and the caller's keypad
+//! `answers`: operators need them on the call they take.
+//!
 //! Not shown to anyone here: the caller (a pseudonym by default), the trunk address and the
 //! number dialled.
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use hotline_store::{Call, CallDetail, CallEvent, CallFilter, Disposition, Timestamp};
+use hotline_store::{Answer, Call, CallDetail, CallEvent, CallFilter, Disposition, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Identity;
@@ -74,6 +77,10 @@ struct CallJson<'a> {
     path: &'a [String],
     queue_wait_ms: Option<i64>,
     operator: Option<&'a str>,
+    /// `quick-exit` (the caller pressed the quick-exit key), `silent` (no key, no speech).
+    marks: &'a [String],
+    /// The caller's keypad answers, in order: `{"question", "answer"}`.
+    answers: &'a [Answer],
     /// Left out for operators.
     #[serde(skip_serializing_if = "Option::is_none")]
     recordings: Option<&'a [String]>,
@@ -93,6 +100,8 @@ impl<'a> CallJson<'a> {
             path: &call.path,
             queue_wait_ms: call.queue_wait_ms,
             operator: call.operator.as_deref(),
+            marks: &call.marks,
+            answers: &call.answers,
             recordings: who.sees_recordings().then_some(&call.recordings[..]),
         }
     }

@@ -2,6 +2,9 @@
 //! do, today's calls by outcome, and charts of the last 30 days (inline SVG drawn here, see
 //! [`super::charts`]).
 //!
+//! Today's calls are also counted by mark: quick exits and silent calls (for statistics; see
+//! [`super::safety`]), and the latest calls list their marks in words.
+//!
 //! - `GET /board` (supervisors, admins): the page.
 //! - `GET /board/events`: its live parts (`queue`, `operators`, `today`) by SSE (see
 //!   [`super::sse`]); the charts change by the day and are drawn with the page only.
@@ -19,6 +22,7 @@ use hotline_store::{Call, CallFilter, Disposition, MAX_LIMIT, StoreError};
 use super::charts::{self, Chart, Mode, Series};
 use super::i18n::{Lang, t};
 use super::operator::{QueueNow, lang_key, queue_part, render, state_key, state_of};
+use super::safety::{self, Mark};
 use super::sse::{self, LiveSource, StreamSession, Update};
 use super::{Layout, PageError, PageUser};
 use crate::auth::Identity;
@@ -106,6 +110,8 @@ struct CallRow {
     lang_key: &'static str,
     outcome_key: &'static str,
     operator: String,
+    /// The call's marks in words.
+    marks: Vec<Mark>,
 }
 
 /// `templates/board_today.html`.
@@ -118,6 +124,8 @@ struct TodayPart {
     /// The list hit its limit: "at least".
     capped: bool,
     counts: Vec<Count>,
+    /// Today's calls by mark: `quick-exit`, `silent`.
+    marked: Vec<Count>,
     latest: Vec<CallRow>,
 }
 
@@ -154,6 +162,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
                 total: 0,
                 capped: false,
                 counts: Vec::new(),
+                marked: Vec::new(),
                 latest: Vec::new(),
             });
         }
@@ -178,6 +187,18 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
             count.n += 1;
         }
     }
+    let marked = vec![
+        Count {
+            id: safety::QUICK_EXIT,
+            key: "board.quick_exits",
+            n: calls.iter().filter(|c| safety::is_quick_exit(c)).count(),
+        },
+        Count {
+            id: safety::SILENT,
+            key: "board.silent",
+            n: calls.iter().filter(|c| safety::is_silent(c)).count(),
+        },
+    ];
     let latest = calls
         .iter()
         .take(LATEST)
@@ -187,6 +208,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
             lang_key: lang_key(c.language.as_deref()),
             outcome_key: outcome_key(c.disposition).1,
             operator: c.operator.clone().unwrap_or_default(),
+            marks: safety::marks(lang, &c.marks),
         })
         .collect();
     render(&TodayPart {
@@ -195,6 +217,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
         total: calls.len(),
         capped: calls.len() >= MAX_LIMIT as usize,
         counts,
+        marked,
         latest,
     })
 }
@@ -431,6 +454,9 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("board.out.failed", "Falló", "Failed"),
     ("board.out.ongoing", "En curso", "In progress"),
     ("board.out.other", "Otro", "Other"),
+    ("board.marked", "Marcadas", "Marked"),
+    ("board.quick_exits", "Salidas rápidas", "Quick exits"),
+    ("board.silent", "Silenciosas", "Silent"),
     ("board.charts", "Últimos 30 días", "Last 30 days"),
     (
         "board.charts_hint",

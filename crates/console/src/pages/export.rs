@@ -3,7 +3,9 @@
 //! A zip of stored (uncompressed) entries: WAV barely compresses, and any unzip opens it.
 //! - `recording-<id>.wav`: the file as stored;
 //! - `call.json`: the call's metadata as the API shows it (never the caller, the trunk's
-//!   address or the number dialled) and how many earlier calls came from the same caller;
+//!   address or the number dialled), with its marks (`quick-exit`, `silent`) and the caller's
+//!   keypad answers, and how many earlier calls came from the same caller (and how many of
+//!   those were silent or quick exits);
 //! - `events.json`: the call's events, in order;
 //! - `notes.json`: the recording's review (status, tags, notes, its stored SHA-256) and the
 //!   call's case notes, with who exported it and when;
@@ -24,14 +26,15 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hotline_store::{
-    CallDetail, CallEvent, CallNote, Caller, Disposition, NewAuditEntry, Recording, RecordingKind,
-    RecordingStatus, Timestamp, new_id,
+    Answer, CallDetail, CallEvent, CallNote, Caller, Disposition, NewAuditEntry, Recording,
+    RecordingKind, RecordingStatus, Timestamp, new_id,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+use super::super::safety::Earlier;
 use super::super::{PageError, PageUser, audit_view, failure};
 use super::{PERU_OFFSET_MS, missing_call, recording};
 use crate::AppState;
@@ -58,9 +61,18 @@ struct CallDoc<'a> {
     operator: Option<&'a str>,
     /// The call's recordings, oldest first.
     recordings: &'a [String],
+    /// `quick-exit` (the caller pressed the quick-exit key and heard the decoy), `silent` (no
+    /// key and no speech the whole call).
+    marks: &'a [String],
+    /// The caller's keypad answers, in order.
+    answers: &'a [Answer],
     /// Calls from the same caller before this one (counted by pseudonym); `null` when no
     /// number was presented.
     previous_calls_from_caller: Option<u64>,
+    /// Of those, the silent ones; `null` when no number was presented.
+    previous_silent_calls_from_caller: Option<u64>,
+    /// Of those, the ones that ended with a quick exit; `null` when no number was presented.
+    previous_quick_exit_calls_from_caller: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +219,7 @@ fn documents(
     detail: &CallDetail,
     notes: &[CallNote],
     previous: Option<u64>,
+    earlier: Option<Earlier>,
     now: Timestamp,
     who: &str,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, serde_json::Error> {
@@ -224,7 +237,11 @@ fn documents(
         queue_wait_ms: call.queue_wait_ms,
         operator: call.operator.as_deref(),
         recordings: &call.recordings,
+        marks: &call.marks,
+        answers: &call.answers,
         previous_calls_from_caller: previous,
+        previous_silent_calls_from_caller: earlier.map(|e| e.silent),
+        previous_quick_exit_calls_from_caller: earlier.map(|e| e.quick_exit),
     };
     let events = EventsDoc {
         call_id: &call.id,
@@ -292,6 +309,7 @@ pub(super) async fn export(
                 .await?,
         ),
     };
+    let earlier = Earlier::of(store, &detail.call).await?;
     let notes = store.list_call_notes(&rec.call_id).await?;
     let reference = detail.call.reference.clone();
     // Audited before the file is even opened.
@@ -312,7 +330,7 @@ pub(super) async fn export(
         }
     };
     let now = state.now();
-    let docs = match documents(&rec, &detail, &notes, previous, now, &user.name) {
+    let docs = match documents(&rec, &detail, &notes, previous, earlier, now, &user.name) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(recording = %rec.id, error = %e, "export: a document failed");

@@ -90,6 +90,7 @@ pub(crate) const TABLES: &[&[(&str, &str, &str)]] = &[
     super::board::I18N,
     super::recordings::I18N,
     super::admin::I18N,
+    super::safety::I18N,
 ];
 
 /// Every `(key, Spanish, English)` of every table.

@@ -64,6 +64,7 @@ pub(crate) mod layout;
 mod me;
 mod operator;
 mod recordings;
+mod safety;
 mod signin;
 mod sse;
 

@@ -12,7 +12,10 @@
 //!   [`super::sse`]).
 //!
 //! The caller is never shown: not their number nor its pseudonym; only whether (and how often)
-//! they called before. Waiting callers show by language and time waited, without ids.
+//! they called before, and how many of those calls were silent or quick exits. The call's
+//! keypad answers (a caller who could not talk) show as a list, and a call marked quick-exit
+//! gets a warning line (see [`super::safety`]). Waiting callers show by language and time
+//! waited, without ids.
 //!
 //! The queue part ([`queue_part`]) is also the board's.
 
@@ -30,6 +33,7 @@ use hotline_store::{CallDetail, CallFilter, NewCallNote, Role, StoreError, Times
 use serde::Deserialize;
 
 use super::i18n::{Lang, t};
+use super::safety::SafetyView;
 use super::sse::{self, LiveSource, StreamSession, Update};
 use super::{Layout, PageError, PageUser, failure, see_other};
 use crate::auth::Identity;
@@ -271,6 +275,8 @@ struct CallView {
     path: String,
     waited: String,
     previous: String,
+    /// Marks, keypad answers, earlier silent or quick-exit calls.
+    safety: SafetyView,
     notes: Vec<NoteRow>,
 }
 
@@ -518,6 +524,7 @@ async fn call_view(
             .queue_wait_ms
             .map_or_else(|| "—".to_owned(), duration_text),
         previous: previous_text(lang, known, before),
+        safety: SafetyView::of(store, lang, call).await?,
         notes,
     })
 }

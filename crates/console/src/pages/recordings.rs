@@ -5,7 +5,9 @@
 //!   (`recording.list`, no recording) before it is shown.
 //! - `GET /recordings/{id}`: audited (`recording.view`) first; then the call's metadata, its
 //!   events and case notes, whether the caller called before (a count; the number is never
-//!   shown, only its pseudonym is stored), the player (the audio comes from
+//!   shown, only its pseudonym is stored) and how many of those calls were silent or quick
+//!   exits, the call's marks in words with a warning for a quick exit, the caller's keypad
+//!   answers (see [`super::safety`]), the player (the audio comes from
 //!   `GET /api/recordings/{id}/audio`, which audits each request) and the review form.
 //! - `POST /recordings/{id}`: the review form (status, tags, notes; CSRF checked by the session
 //!   layer), applied with the API's own checks and audit line (`recording.update`, see
@@ -36,6 +38,7 @@ use hotline_store::{
 use serde::Deserialize;
 
 use super::i18n::{Lang, t};
+use super::safety::{self, SafetyView};
 use super::{Layout, PageError, PageUser, audit_view, failure, see_other};
 use crate::api::recordings::{MAX_NOTES_CHARS, MAX_TAG_CHARS, MAX_TAGS, Patch, review};
 use crate::auth::Identity;
@@ -489,7 +492,10 @@ impl Field {
 #[derive(Debug)]
 struct EventRow {
     at: When,
+    /// As stored (the row's `data-kind`).
     kind: String,
+    /// As shown: the safety events in words, others as stored.
+    word: String,
     detail: String,
 }
 
@@ -530,6 +536,8 @@ struct ShowPage {
     call: Vec<Field>,
     /// Earlier calls from the same caller; `None` when no number was presented.
     previous_calls: Option<u64>,
+    /// Marks, keypad answers, earlier silent or quick-exit calls.
+    safety: SafetyView,
     events: Vec<EventRow>,
     case_notes: Vec<NoteRow>,
     other_recordings: Vec<String>,
@@ -586,6 +594,7 @@ async fn show(
     };
     let case_notes = store.list_call_notes(&call.id).await?;
     let lang = user.lang;
+    let safety = SafetyView::of(store, lang, call).await?;
     let none = || "—".to_owned();
     let fields = vec![
         Field::new("reference", "recordings.reference", call.reference.clone()),
@@ -647,12 +656,14 @@ async fn show(
         sha256: rec.sha256,
         call: fields,
         previous_calls,
+        safety,
         events: detail
             .events
             .iter()
             .map(|e: &CallEvent| EventRow {
                 at: When::of(e.at),
                 kind: e.kind.clone(),
+                word: safety::event_text(lang, &e.kind),
                 detail: e.detail.clone(),
             })
             .collect(),

@@ -480,6 +480,7 @@ async fn seed_calls(store: &dyn CallStore, data_dir: &Path, elsewhere: &Path) ->
             disposition: Some(Disposition::Operator),
             queue_wait_ms: Some(12_000),
             operator: Some("ana".into()),
+            ..CallUpdate::default()
         },
         &[("answered", ""), ("enqueued", ""), ("bridged", "ana")],
     )
@@ -829,5 +830,117 @@ impl Answer {
 
     pub fn location(&self) -> Option<&str> {
         self.header("location")
+    }
+}
+
+/// The calls of [`Harness::seed_safety`]: the seed's caller (same pseudonym) calls four more
+/// times after the seed's calls.
+#[derive(Debug, Clone)]
+pub struct SafetySeed {
+    /// Two silent calls (no key, no speech), abandoned.
+    pub silent: [String; 2],
+    /// A call that ended with the quick-exit key.
+    pub quick_exit: String,
+    /// The latest: in Spanish, taken by ana, with the four keypad answers of
+    /// [`SAFETY_ANSWERS`] and no marks (yet).
+    pub call: String,
+}
+
+/// The keypad answers of [`SafetySeed::call`], in order.
+pub const SAFETY_ANSWERS: &[(&str, &str)] = &[
+    ("En peligro ahora", "sí"),
+    ("Sobre quién", "otra persona"),
+    ("Menor de edad", "sí"),
+    ("Región", "Madre de Dios"),
+];
+
+impl Harness {
+    /// Adds the calls of [`SafetySeed`] (at T0 + 150 s … T0 + 200 s), for the pages that show
+    /// marks, keypad answers and earlier silent or quick-exit calls.
+    pub async fn seed_safety(&self) -> SafetySeed {
+        let store = &*self.store;
+        let marked = |secs: i64, sip: &'static str, mark: &'static str| async move {
+            call(
+                store,
+                at(secs * 1000),
+                sip,
+                CallUpdate {
+                    answered_at: Some(at(secs * 1000 + 100)),
+                    ended_at: Some(at(secs * 1000 + 9_000)),
+                    disposition: Some(Disposition::Abandoned),
+                    path: Some(vec!["language".into()]),
+                    marks: Some(vec![mark.to_owned()]),
+                    ..CallUpdate::default()
+                },
+                &[("answered", "")],
+            )
+            .await
+        };
+        let silent = [
+            marked(150, "silent-1@192.0.2.4", "silent").await,
+            marked(160, "silent-2@192.0.2.4", "silent").await,
+        ];
+        let quick_exit = marked(170, "quick-exit@192.0.2.4", "quick-exit").await;
+        let call = call(
+            store,
+            at(200_000),
+            "keypad@192.0.2.4",
+            CallUpdate {
+                answered_at: Some(at(200_100)),
+                language: Some("es".into()),
+                path: Some(
+                    [
+                        "welcome",
+                        "main-menu",
+                        "cannot-talk",
+                        "ask-danger",
+                        "ask-who",
+                        "ask-child",
+                        "ask-region",
+                        "operator",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+                queue_wait_ms: Some(4_000),
+                operator: Some("ana".into()),
+                answers: Some(
+                    SAFETY_ANSWERS
+                        .iter()
+                        .map(|(q, a)| hotline_store::Answer {
+                            question: (*q).into(),
+                            answer: (*a).into(),
+                        })
+                        .collect(),
+                ),
+                ..CallUpdate::default()
+            },
+            &[
+                ("answered", ""),
+                ("answer", "En peligro ahora = sí"),
+                ("enqueued", ""),
+                ("bridged", "ana"),
+            ],
+        )
+        .await;
+        SafetySeed {
+            silent,
+            quick_exit,
+            call,
+        }
+    }
+
+    /// Marks a call (replaces its marks), as the binary does at its end.
+    pub async fn mark_call(&self, id: &str, marks: &[&str]) {
+        self.store
+            .update_call(
+                id,
+                &CallUpdate {
+                    marks: Some(marks.iter().map(|m| (*m).to_owned()).collect()),
+                    ..CallUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
     }
 }
