@@ -54,6 +54,8 @@ fn build() -> Value {
             "/api/queue": queue(),
             "/api/operators/{name}/status": operator_status(),
             "/api/audit": audit(),
+            "/api/callbacks": callbacks(),
+            "/api/callbacks/{id}/cancel": callback_cancel(),
         },
         "components": {
             "securitySchemes": {
@@ -265,6 +267,54 @@ fn operator_status() -> Value {
                 "properties": {"name": {"type": "string"}, "status": schema_ref("OperatorStatus")}
             }))
         }}), &["400", "401", "403", "404", "413", "415", "503"])
+    }})
+}
+
+fn callback_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "call_id", "reference", "window", "state", "attempts", "created_at", "next_at", "expires_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "call_id": {"type": "string", "description": "The original call's id."},
+            "reference": {"type": "string", "description": "The original call's reference."},
+            "language": {"type": ["string", "null"]},
+            "window": {"type": "string", "description": "`asap` or a configured window."},
+            "state": {"type": "string", "enum": ["pending", "placing", "done", "given-up", "expired", "cancelled"]},
+            "attempts": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "next_at": {"type": "string", "format": "date-time"},
+            "expires_at": {"type": "string", "format": "date-time"}
+        }
+    })
+}
+
+fn callbacks() -> Value {
+    json!({"get": {
+        "summary": "Callbacks not ended yet, soonest first",
+        "description": "Every role. Never the caller's number.",
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+        "responses": with_errors(json!({"200": {
+            "description": "The callbacks",
+            "content": json_content(json!({
+                "type": "object", "required": ["callbacks"],
+                "properties": {"callbacks": {"type": "array", "items": callback_schema()}}
+            }))
+        }}), &["400", "401", "403", "503"])
+    }})
+}
+
+fn callback_cancel() -> Value {
+    json!({"post": {
+        "summary": "Cancel a callback",
+        "description": "Supervisors and admins; audited first. The callback ends (its number \
+            is deleted) and the original call gets a `callback-cancelled` event. 409 if it \
+            has already ended.",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": with_errors(json!({"200": {
+            "description": "Cancelled",
+            "content": json_content(callback_schema())
+        }}), &["401", "403", "404", "409", "503"])
     }})
 }
 

@@ -66,6 +66,227 @@ pub struct Config {
     /// `[cluster]`: several nodes behind Kamailio sharing PostgreSQL and a storage root.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// `[callback]`: safe callbacks through the carrier. Absent: callbacks are off (the
+    /// flow never offers one).
+    #[serde(default)]
+    pub callback: Option<CallbackConfig>,
+}
+
+/// `[callback]`: the hotline calls back callers who asked for it (operator first, then the
+/// caller through the carrier's gateway, with a neutral caller ID).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackConfig {
+    /// `callback.gateway`: the carrier's SIP address for outgoing calls, `IP:PORT` (no DNS).
+    /// The caller's INVITE goes to `sip:<number>@<gateway>`. Required.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub gateway: SocketAddr,
+    /// `callback.transport`: `"udp"` (default) or `"tcp"` to the gateway.
+    #[serde(default)]
+    pub transport: GatewayTransport,
+    /// `callback.username`: the digest user name for the gateway's 401/407 challenges.
+    /// Empty (default): challenges are not answered.
+    #[serde(default)]
+    pub username: String,
+    /// `callback.password_file`: a file holding the digest password (first line). Keep it
+    /// outside the repository and the data dir, readable by the hotline only.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// `callback.password_env`: or the name of an environment variable holding it.
+    #[serde(default)]
+    pub password_env: String,
+    /// `callback.caller_id`: the user part of From on calls to callers (a neutral number
+    /// the carrier allows, digits and an optional leading `+`). Required.
+    pub caller_id: String,
+    /// `callback.display_name`: the display name in From (neutral: never the hotline's
+    /// name). Default empty: none.
+    #[serde(default)]
+    pub display_name: String,
+    /// `callback.max_attempts`: calls to the caller before the callback is given up.
+    /// Default 3.
+    #[serde(default = "defaults::callback_max_attempts")]
+    pub max_attempts: u32,
+    /// `callback.retry_interval_secs`: time between attempts. Default 900.
+    #[serde(default = "defaults::callback_retry_interval_secs")]
+    pub retry_interval_secs: u64,
+    /// `callback.ring_timeout_secs`: how long the caller's phone rings, kept shorter than a
+    /// voicemail's pick-up (at most 25 s) so that no message is ever left. Default 18.
+    #[serde(default = "defaults::callback_ring_timeout_secs")]
+    pub ring_timeout_secs: u64,
+    /// `callback.expiry_secs`: an "as soon as possible" callback not placed within this
+    /// long expires (a window's callback expires when its window closes). Default 86400.
+    #[serde(default = "defaults::callback_expiry_secs")]
+    pub expiry_secs: u64,
+    /// `callback.key_file`: the 32-byte key (raw or 64 hex digits) numbers are sealed with
+    /// in the store. Never inside `storage.data_dir` (a copy of the data dir must not hold
+    /// the key beside the numbers). Required.
+    pub key_file: PathBuf,
+    /// `callback.safety_prompt`: the prompt id played to the operator before the caller is
+    /// rung (the safety script). Default `callback-safety-script`.
+    #[serde(default = "defaults::callback_safety_prompt")]
+    pub safety_prompt: String,
+    /// `callback.windows`: name → `"HH:MM-HH:MM"` in Lima time (UTC−5), the windows the flow's
+    /// `callback` node offers besides `asap`. Default none.
+    #[serde(default)]
+    pub windows: std::collections::BTreeMap<String, CallbackWindow>,
+}
+
+/// `callback.transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayTransport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+/// A `callback.windows` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackWindow(pub crate::callback::Window);
+
+impl<'de> Deserialize<'de> for CallbackWindow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CallbackWindow, D::Error> {
+        d.deserialize_str(ParseVisitor::new("a window such as \"09:00-12:00\"", |s| {
+            s.parse().map(CallbackWindow).map_err(|e| e.to_string())
+        }))
+    }
+}
+
+impl Serialize for CallbackWindow {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl CallbackConfig {
+    /// The digest password from `password_file` or `password_env` (`None` without a
+    /// `username`).
+    pub fn password(&self) -> Result<Option<String>, String> {
+        if self.username.is_empty() {
+            return Ok(None);
+        }
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("callback.password_file {}: {e}", path.display()))?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
+        }
+        std::env::var(&self.password_env)
+            .map(Some)
+            .map_err(|_| format!("callback.password_env: ${} is not set", self.password_env))
+    }
+
+    fn check(&self, data_dir: &Path, user_agent: &str) -> Result<(), (&'static str, String)> {
+        let id_ok = !self.caller_id.is_empty()
+            && self
+                .caller_id
+                .trim_start_matches('+')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            && self.caller_id.trim_start_matches('+').len() >= 3;
+        if !id_ok {
+            return Err((
+                "callback.caller_id",
+                format!(
+                    "{:?}: use digits, optionally with a leading +",
+                    self.caller_id
+                ),
+            ));
+        }
+        if self.display_name.to_lowercase().contains("hotline")
+            || self
+                .display_name
+                .contains(|c: char| c.is_control() || c == '"')
+        {
+            return Err((
+                "callback.display_name",
+                "must be neutral: not the hotline's name, no quotes or control characters".into(),
+            ));
+        }
+        if user_agent.to_lowercase().contains("hotline") {
+            return Err((
+                "sip.user_agent",
+                "with [callback] on, calls to callers carry User-Agent: set a neutral sip.user_agent (not naming the hotline)".into(),
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(("callback.max_attempts", "must be at least 1".into()));
+        }
+        if self.retry_interval_secs == 0 {
+            return Err(("callback.retry_interval_secs", "must be at least 1".into()));
+        }
+        if !(1..=25).contains(&self.ring_timeout_secs) {
+            return Err((
+                "callback.ring_timeout_secs",
+                "must be from 1 to 25: shorter than a voicemail's pick-up".into(),
+            ));
+        }
+        if self.expiry_secs == 0 {
+            return Err(("callback.expiry_secs", "must be at least 1".into()));
+        }
+        if !self.username.is_empty() {
+            match (&self.password_file, self.password_env.is_empty()) {
+                (Some(_), true) | (None, false) => {}
+                _ => {
+                    return Err((
+                        "callback.username",
+                        "give exactly one of callback.password_file and callback.password_env"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if let Some(p) = &self.password_file
+            && inside(p, data_dir)
+        {
+            return Err((
+                "callback.password_file",
+                "must not be inside storage.data_dir".into(),
+            ));
+        }
+        if inside(&self.key_file, data_dir) {
+            return Err((
+                "callback.key_file",
+                "must not be inside storage.data_dir: a copy of the data must not carry the key"
+                    .into(),
+            ));
+        }
+        if let Some(bad) = self.windows.keys().find(|n| {
+            n.is_empty()
+                || n.as_str() == "asap"
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        }) {
+            return Err((
+                "callback.windows",
+                format!("{bad:?}: a window name is a-z, 0-9, - and _, and not \"asap\""),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` is `dir` or under it (made absolute against the working directory, and
+/// with symlinks resolved where they exist).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let absolute = |p: &Path| -> PathBuf {
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        // Resolve what exists (the file, else its directory).
+        p.canonicalize()
+            .or_else(|_| {
+                p.parent()
+                    .and_then(|d| d.canonicalize().ok())
+                    .zip(p.file_name())
+                    .map(|(d, f)| d.join(f))
+                    .ok_or(())
+            })
+            .unwrap_or(p)
+    };
+    absolute(path).starts_with(absolute(dir))
 }
 
 /// `[cluster]`: this node's place in a cluster. Empty `node_id` (the default) is the
@@ -498,6 +719,21 @@ mod defaults {
     pub(super) fn cluster_lease_secs() -> u64 {
         10
     }
+    pub(super) fn callback_max_attempts() -> u32 {
+        3
+    }
+    pub(super) fn callback_retry_interval_secs() -> u64 {
+        900
+    }
+    pub(super) fn callback_ring_timeout_secs() -> u64 {
+        18
+    }
+    pub(super) fn callback_expiry_secs() -> u64 {
+        86_400
+    }
+    pub(super) fn callback_safety_prompt() -> String {
+        "callback-safety-script".to_owned()
+    }
     pub(super) fn log_format() -> LogFormat {
         LogFormat::Human
     }
@@ -677,6 +913,9 @@ impl Config {
         }
         if c.lease_secs < 2 {
             return Err(("cluster.lease_secs", "must be at least 2".to_owned()));
+        }
+        if let Some(cb) = &self.callback {
+            cb.check(&self.storage.data_dir, &self.sip.user_agent)?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod prompts;
 
 mod adoption;
 mod call;
+pub mod callback;
 mod cluster;
 mod layout;
 mod media;

@@ -168,7 +168,11 @@ pub fn check(config: &Config) -> (Vec<String>, bool) {
             for u in &report.unreadable {
                 lines.push(format!("error: {u}"));
             }
-            (lines, report.unreadable.is_empty())
+            let callback = crate::callback::check(config, &assets);
+            for e in &callback {
+                lines.push(format!("error: {e}"));
+            }
+            (lines, report.unreadable.is_empty() && callback.is_empty())
         }
         Err(e) => {
             lines.push(format!("error: {e}"));

@@ -31,6 +31,11 @@ impl RtpPorts {
     }
 
     /// Binds the next free port; `None` when every port is taken.
+    /// The address the RTP sockets are bound to.
+    pub(crate) fn bind_ip(&self) -> IpAddr {
+        self.bind_ip
+    }
+
     pub(crate) fn lease(self: &Arc<Self>) -> Option<RtpLease> {
         // The lock is never held across a panic-prone call, so poisoning cannot happen.
         let mut free = self.free.lock().expect("rtp port pool lock");

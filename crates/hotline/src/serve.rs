@@ -136,6 +136,7 @@ pub async fn run(
         tracing::error!("prompt not loaded: {u}");
     }
     let assets = Arc::new(assets);
+    let callbacks = crate::callback::Callbacks::load(&config)?;
     let cluster: Option<hotline_cluster::Cluster> = crate::cluster::connect(&config)?;
     let store = crate::storage::connect(&config).await?;
     crate::storage::migrate_or_retry(store.clone()).await;
@@ -212,6 +213,7 @@ pub async fn run(
             queue,
             media: media.clone(),
             cluster: cluster.clone(),
+            callbacks: callbacks.map(|c| (c, store.clone())),
         }
         .run(stop_rx),
     );

@@ -24,6 +24,13 @@ pub(crate) enum Command {
         call: Box<OutgoingCall>,
         placed: tokio::sync::oneshot::Sender<CallHandle>,
     },
+    /// Place an outgoing call of no incoming call (a callback's legs): its events go to
+    /// `events`, tagged with the handle sent back on `placed`.
+    Originate {
+        call: Box<OutgoingCall>,
+        events: tokio::sync::mpsc::Sender<(CallHandle, CallEvent)>,
+        placed: tokio::sync::oneshot::Sender<CallHandle>,
+    },
 }
 
 /// What the SIP task tells a call, about the caller's leg or the operator leg the call

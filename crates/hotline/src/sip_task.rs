@@ -99,6 +99,8 @@ pub(crate) struct SipTask {
     pub(crate) media: Arc<crate::media::MediaPlane>,
     /// Cluster mode: the other nodes' bindings (operator legs to any registered phone).
     pub(crate) cluster: Option<hotline_cluster::Cluster>,
+    /// `[callback]` on: what booking and placing need, and the store to schedule from.
+    pub(crate) callbacks: Option<(Arc<crate::callback::Callbacks>, Arc<dyn CallStore>)>,
 }
 
 impl SipTask {
@@ -117,6 +119,7 @@ impl SipTask {
             queue,
             media,
             cluster,
+            callbacks,
         } = self;
         let udp = Arc::new(udp);
         let udp_local = udp.local_addr()?;
@@ -158,7 +161,24 @@ impl SipTask {
             registrations: stats.registrations.clone(),
             media: media.clone(),
             cluster,
+            callbacks: callbacks.as_ref().map(|(c, _)| c.clone()),
         };
+        if let Some((cb, store)) = &callbacks {
+            let env = crate::callback::Env {
+                callbacks: cb.clone(),
+                store: store.clone(),
+                writer: shared.storage.writer.clone(),
+                config: config.clone(),
+                commands: cmd_tx.clone(),
+                queue: shared.queue.clone(),
+                registrations: shared.registrations.clone(),
+                cluster: shared.cluster.clone(),
+                rtp: shared.rtp.clone(),
+                media: media.clone(),
+                assets: shared.assets.clone(),
+            };
+            tokio::spawn(crate::callback::run(env, shutdown.clone()));
+        }
         let mut buf = vec![0u8; 65536];
         let max_msg = config.sip.max_message_bytes;
         let mut draining_since: Option<tokio::time::Instant> = None;
@@ -267,6 +287,20 @@ impl SipTask {
                                 // A leg to another node's binding: our address toward its proxy.
                                 if call.peer.local.port() == 0 {
                                     call.peer.local = locals.toward(call.peer.remote.ip(), udp_local.port());
+                                }
+                                let handle = endpoint.invite(now, *call);
+                                calls.insert(handle, events);
+                                let _ = placed.send(handle);
+                            }
+                        }
+                        Command::Originate { mut call, events, placed } => {
+                            if draining_since.is_none() {
+                                if call.peer.local.port() == 0 {
+                                    let port = match call.peer.transport {
+                                        Transport::Udp => udp_local.port(),
+                                        Transport::Tcp => tcp_local.port(),
+                                    };
+                                    call.peer.local = locals.toward(call.peer.remote.ip(), port);
                                 }
                                 let handle = endpoint.invite(now, *call);
                                 calls.insert(handle, events);
@@ -493,6 +527,7 @@ struct Shared {
     registrations: crate::registrations::Registrations,
     media: Arc<crate::media::MediaPlane>,
     cluster: Option<hotline_cluster::Cluster>,
+    callbacks: Option<Arc<crate::callback::Callbacks>>,
 }
 
 fn handle_event(
@@ -526,6 +561,7 @@ fn handle_event(
                 queue: shared.queue.clone(),
                 registrations: shared.registrations.clone(),
                 cluster: shared.cluster.clone(),
+                callbacks: shared.callbacks.clone(),
             };
             let span = tracing::info_span!("call", id = inc.call.0);
             tokio::spawn(call::run(ctx, inc, rx).instrument(span));

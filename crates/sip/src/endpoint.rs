@@ -114,7 +114,7 @@
 //! Not implemented on this side: early dialogs (a request in the dialog of a
 //! 1xx before the 2xx gets 481), reliable provisional responses (100rel,
 //! PRACK), an INVITE without an offer (the ACK carries no answer),
-//! authentication challenges (401/407 end the call like any failure), and
+//! authentication challenges without [`OutgoingCall::auth`] (401/407 end the call like any failure; with it one challenge is answered), and
 //! redirection (3xx ends the call). A call that keeps ringing has no
 //! timeout of its own: the application hangs up.
 
@@ -353,6 +353,31 @@ pub struct OutgoingCall {
     /// Contact, Max-Forwards, Content-Type, Content-Length), are dropped;
     /// CR and LF in values become spaces.
     pub extra_headers: Vec<(String, String)>,
+    /// Credentials for one digest challenge (RFC 3261 §22.2, RFC 7616): a 401 or 407 to
+    /// the INVITE is answered once with a new INVITE (same Call-ID and From tag, CSeq + 1,
+    /// a new branch) carrying `Authorization` / `Proxy-Authorization`; a second challenge
+    /// ends the call. `None`: a challenge ends the call like any failure.
+    pub auth: Option<ClientAuth>,
+    /// A call that leaves through a carrier to someone who must not learn who calls (a
+    /// safe callback): the Contact's user is `from_user` rather than `hotline` and the
+    /// Call-ID has no host part. (`User-Agent` is still the endpoint's: configure a
+    /// neutral one.)
+    pub neutral: bool,
+}
+
+/// Digest credentials an outgoing call answers a challenge with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Endpoint settings.
@@ -476,6 +501,16 @@ struct OutgoingTx {
     /// After a CANCEL: when the INVITE is given up on if no final response
     /// came (64·T1, §9.1).
     give_up: Option<Instant>,
+    /// What a digest challenge is answered with, until it has been once.
+    retry: Option<Box<AuthRetry>>,
+}
+
+/// What an outgoing INVITE needs to be sent again with credentials.
+#[derive(Debug)]
+struct AuthRetry {
+    call: OutgoingCall,
+    call_id: String,
+    tag: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1601,16 +1636,43 @@ impl Endpoint {
     /// sends BYE, and the peer's BYE, re-INVITE, INFO and OPTIONS are handled
     /// as for incoming calls. See the module documentation, "Outgoing calls".
     pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> CallHandle {
+        let tag = self.random_tag();
+        let call_id = if call.neutral {
+            format!("{:016x}{:016x}", self.rng_u64(), self.rng_u64())
+        } else {
+            format!("{:016x}@hotline", self.rng_u64())
+        };
+        let handle = CallHandle(self.next_id());
+        self.send_invite(now, handle, call, call_id, tag, 1, None);
+        handle
+    }
+
+    /// Sends the INVITE of outgoing call `handle` (CSeq `seq`, with `authorization` as
+    /// a header line if given) in a new client transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn send_invite(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        call: OutgoingCall,
+        call_id: String,
+        tag: String,
+        seq: u32,
+        authorization: Option<(&str, String)>,
+    ) {
         let peer = call.peer;
         let target = plain_uri(&call.request_uri).unwrap_or_else(|| format!("sip:{}", peer.remote));
         let to = plain_uri(&call.to).unwrap_or_else(|| target.clone());
         let branch = self.random_branch();
-        let tag = self.random_tag();
-        let call_id = format!("{:016x}@hotline", self.rng_u64());
         let user = if call.from_user.is_empty() {
             "hotline".to_owned()
         } else {
             escape_user(&call.from_user)
+        };
+        let contact_user = if call.neutral {
+            user.as_str()
+        } else {
+            "hotline"
         };
         let display = if call.from_display.is_empty() {
             String::new()
@@ -1624,8 +1686,8 @@ impl Endpoint {
              From: {display}<sip:{user}@{local}>;tag={tag}\r\n\
              To: <{to}>\r\n\
              Call-ID: {call_id}\r\n\
-             CSeq: 1 INVITE\r\n\
-             Contact: <sip:hotline@{contact}>\r\n\
+             CSeq: {seq} INVITE\r\n\
+             Contact: <sip:{contact_user}@{contact}>\r\n\
              Allow: {allow}\r\n\
              User-Agent: {ua}\r\n",
             via = via_value(peer, &branch),
@@ -1634,6 +1696,9 @@ impl Endpoint {
             allow = self.allow(),
             ua = self.config.user_agent,
         );
+        if let Some((name, value)) = &authorization {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
         for (name, value) in &call.extra_headers {
             if extra_header_allowed(name) {
                 let value = value.replace(['\r', '\n'], " ");
@@ -1648,16 +1713,19 @@ impl Endpoint {
         bytes.extend_from_slice(&call.sdp);
         let bytes = Bytes::from(bytes);
         let id = self.next_id();
-        let handle = CallHandle(self.next_id());
         let Ok(invite) = Message::parse_datagram(bytes.clone()) else {
             // Cannot happen with the escaping above; the call fails rather
             // than sending what we could not read ourselves.
+            self.outgoing.remove(&handle);
             self.events.push_back(Event::Ended {
                 call: handle,
                 reason: EndReason::Failed(500),
             });
-            return handle;
+            return;
         };
+        // One answer to a challenge: the retried INVITE keeps no credentials.
+        let retry = (authorization.is_none() && call.auth.is_some())
+            .then(|| Box::new(AuthRetry { call, call_id, tag }));
         let reliable = peer.transport == Transport::Tcp;
         let machine = InviteClient::new(now, &self.config.timers, reliable, bytes);
         let branch = Bytes::from(branch);
@@ -1674,12 +1742,74 @@ impl Endpoint {
                 acks: Vec::new(),
                 cancel: Cancel::No,
                 give_up: None,
+                retry,
             },
         );
         self.outgoing.insert(handle, id);
         self.flush_outgoing(now, id);
         self.drain_finished(now);
-        handle
+    }
+
+    /// A 401/407 to INVITE `id` whose call has credentials not used yet: the INVITE
+    /// again with the answer (RFC 3261 §22.2). Returns false if it cannot be answered.
+    fn answer_challenge(&mut self, now: Instant, id: u64, code: u16, msg: &Message) -> bool {
+        let live = self.outgoing_live(id);
+        let Some(tx) = self.invites.get_mut(&id) else {
+            return false;
+        };
+        if !live || tx.cancel != Cancel::No {
+            return false;
+        }
+        let (challenge_header, answer_header) = if code == 401 {
+            ("www-authenticate", "Authorization")
+        } else {
+            ("proxy-authenticate", "Proxy-Authorization")
+        };
+        // The first challenge we can answer (MD5 or SHA-256, qop auth or none).
+        let Some(challenge) = msg
+            .headers()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(challenge_header.as_bytes()))
+            .find_map(|(_, v)| crate::digest::Challenge::parse(v).ok())
+        else {
+            return false;
+        };
+        let Some(retry) = tx.retry.take() else {
+            return false;
+        };
+        let Some(auth) = retry.call.auth.clone() else {
+            return false;
+        };
+        let handle = tx.call;
+        let seq = tx.invite.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+        let uri = String::from_utf8_lossy(tx.invite.request_uri()).into_owned();
+        let ha1 = crate::digest::ha1(
+            challenge.algorithm,
+            &auth.username,
+            &challenge.realm,
+            &auth.password,
+        );
+        let cnonce = format!("{:016x}", self.rng_u64());
+        let credentials = challenge.answer(
+            &auth.username,
+            &ha1,
+            &Method::Invite,
+            &uri,
+            &cnonce,
+            crate::digest::NonceCount::new(1),
+        );
+        // The ACK of the challenge goes first (§17.1.1.3), then the new INVITE.
+        self.flush_outgoing(now, id);
+        self.outgoing.remove(&handle);
+        self.send_invite(
+            now,
+            handle,
+            retry.call,
+            retry.call_id,
+            retry.tag,
+            seq,
+            Some((answer_header, credentials.to_string())),
+        );
+        true
     }
 
     /// The transport could not reach `peer` (its TCP connection failed or
@@ -1742,6 +1872,7 @@ impl Endpoint {
             match code {
                 100..=199 => self.outgoing_provisional(now, id, code, msg),
                 200..=299 => self.outgoing_2xx(now, id, msg),
+                401 | 407 if self.answer_challenge(now, id, code, msg) => {}
                 _ => self.outgoing_failed(id, code),
             }
         }

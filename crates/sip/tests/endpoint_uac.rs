@@ -138,6 +138,8 @@ impl Phone {
             from_display: "QU 4821".into(),
             sdp: Bytes::from_static(OFFER.as_bytes()),
             extra_headers: vec![("X-Queue".into(), "general".into())],
+            auth: None,
+            neutral: false,
         }
     }
 
@@ -1030,4 +1032,95 @@ fn operator_legs_do_not_count_against_max_calls() {
     assert!(incoming, "not refused with 503");
     assert_eq!(p.ep.active_calls(), 1);
     assert_eq!(p.ep.outgoing_calls(), 1);
+}
+
+/// A carrier's 401 (and a proxy's 407) is answered once with a new INVITE: same Call-ID and
+/// From tag, CSeq 2, a new branch, and credentials that verify; a second challenge ends the
+/// call. A neutral call names the hotline nowhere in From, Contact or Call-ID.
+#[test]
+fn a_digest_challenge_is_answered_once_with_credentials_that_verify() {
+    use hotline_sip::digest::{self, Algorithm, Credentials};
+    use hotline_sip::endpoint::ClientAuth;
+    for (code, challenge_name, answer_name) in [
+        (401, "WWW-Authenticate", HeaderName::Authorization),
+        (407, "Proxy-Authenticate", HeaderName::ProxyAuthorization),
+    ] {
+        let mut p = Phone::udp();
+        let mut out = p.outgoing();
+        out.from_user = "5550100".into();
+        out.from_display = "Servicios".into();
+        out.neutral = true;
+        out.auth = Some(ClientAuth {
+            username: "trunk1".into(),
+            password: "s3cret".into(),
+        });
+        let call = p.ep.invite(p.now, out);
+        p.pump();
+        let first = p.next_sent();
+        for h in [HeaderName::From, HeaderName::Contact, HeaderName::CallId] {
+            assert!(
+                !hdr(&first, h).to_lowercase().contains("hotline"),
+                "{h:?}: {}",
+                hdr(&first, h)
+            );
+        }
+        assert!(hdr(&first, HeaderName::From).starts_with("\"Servicios\" <sip:5550100@"));
+        let challenge = response(&first, code)
+            .to_tag("c1")
+            .header(
+                challenge_name,
+                "Digest realm=\"carrier.example\", qop=\"auth\", algorithm=SHA-256, nonce=\"n0nce\", opaque=\"op\"",
+            )
+            .build();
+        p.deliver(challenge);
+        let sent = p.new_sent();
+        assert_eq!(
+            sent.len(),
+            2,
+            "the ACK of the 401 and the new INVITE: {sent:?} {:?}",
+            p.take_events()
+        );
+        assert_eq!(sent[0].method(), Some(&Method::Ack), "the ACK first");
+        let second = &sent[1];
+        assert_eq!(second.method(), Some(&Method::Invite));
+        assert_eq!(cseq(second), (2, "INVITE".into()));
+        assert_eq!(
+            hdr(second, HeaderName::CallId),
+            hdr(&first, HeaderName::CallId)
+        );
+        assert_eq!(from_tag(second), from_tag(&first));
+        assert_ne!(branch(second), branch(&first));
+        let creds = Credentials::parse(second.header(answer_name).unwrap()).unwrap();
+        assert_eq!(creds.username, "trunk1");
+        assert_eq!(creds.realm, "carrier.example");
+        assert_eq!(creds.opaque.as_deref(), Some("op"));
+        assert_eq!(creds.algorithm, Algorithm::Sha256);
+        let ha1 = digest::ha1(Algorithm::Sha256, "trunk1", "carrier.example", "s3cret");
+        let expected = digest::response(
+            Algorithm::Sha256,
+            &ha1,
+            "n0nce",
+            Some((creds.nc.unwrap(), creds.cnonce.as_deref().unwrap())),
+            &Method::Invite,
+            &creds.uri,
+        );
+        assert_eq!(creds.response, expected);
+        assert!(p.take_events().is_empty(), "the call goes on");
+        assert_eq!(p.ep.outgoing_calls(), 1);
+
+        // Challenged again: the call fails with that code.
+        let again = response(second, code)
+            .to_tag("c2")
+            .header(
+                challenge_name,
+                "Digest realm=\"carrier.example\", nonce=\"n1\"",
+            )
+            .build();
+        p.deliver(again);
+        let events = p.take_events();
+        assert!(
+            matches!(events[..], [Event::Ended { call: c, reason: EndReason::Failed(s) }] if c == call && s == code),
+            "{events:?}"
+        );
+    }
 }

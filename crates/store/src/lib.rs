@@ -8,6 +8,8 @@
 //!   test suite (`tests/contract.rs`) runs against both.
 //! - [`StoreWriter`]: the write path of a call. One task, group commit, and an append-only spool
 //!   while the database is away; see [`writer`].
+//! - [`CallbackStore`]: safe callbacks, their caller's number only sealed and deleted when
+//!   they end (see `callback.rs`).
 //! - [`privacy`]: what is kept of a calling number (a keyed pseudonym by default).
 //!
 //! # Choices
@@ -29,6 +31,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+mod callback;
+mod callback_sql;
 mod error;
 mod id;
 mod model;
@@ -41,6 +45,7 @@ mod sqlite;
 mod time;
 pub mod writer;
 
+pub use callback::{Callback, CallbackState, CallbackStore, ClaimedCallback, NewCallback};
 pub use error::StoreError;
 pub use id::{is_id, new_id, new_id_at};
 pub use model::{
@@ -85,7 +90,7 @@ impl Backend {
 /// [`StoreError::Conflict`] for a taken unique key, [`StoreError::Unavailable`] when the database
 /// cannot be reached.
 #[async_trait]
-pub trait CallStore: OpSink {
+pub trait CallStore: OpSink + CallbackStore {
     fn backend(&self) -> Backend;
 
     /// Applies pending migrations (`hotline migrate`, and `serve` at start).

@@ -97,13 +97,14 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 /// A text that is not one of a value set's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what}: {value:?}")]
 pub struct UnknownValue {
-    what: &'static str,
-    value: String,
+    pub(crate) what: &'static str,
+    pub(crate) value: String,
 }
 
 text_enum! {

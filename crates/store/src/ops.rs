@@ -16,11 +16,19 @@ use crate::time::Timestamp;
 #[serde(rename_all = "snake_case")]
 pub enum Write {
     InsertCall(NewCall),
-    UpdateCall { id: String, update: CallUpdate },
+    UpdateCall {
+        id: String,
+        update: CallUpdate,
+    },
     AddCallEvent(NewCallEvent),
     InsertRecording(NewRecording),
-    UpdateRecording { id: String, update: RecordingUpdate },
+    UpdateRecording {
+        id: String,
+        update: RecordingUpdate,
+    },
     AppendAudit(NewAuditEntry),
+    /// A callback the caller confirmed (its number sealed).
+    InsertCallback(crate::callback::NewCallback),
 }
 
 impl Write {
@@ -33,6 +41,7 @@ impl Write {
             Write::InsertRecording(_) => "insert_recording",
             Write::UpdateRecording { .. } => "update_recording",
             Write::AppendAudit(_) => "append_audit",
+            Write::InsertCallback(_) => "insert_callback",
         }
     }
 }

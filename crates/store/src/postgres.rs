@@ -7,6 +7,7 @@ use sqlx::Postgres;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::callback_sql::impl_callbacks;
 use crate::sql::impl_store;
 
 const BACKEND: Backend = Backend::Postgres;
@@ -80,3 +81,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, Postgres);
+impl_callbacks!(PgStore, Postgres);

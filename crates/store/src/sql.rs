@@ -492,6 +492,7 @@ macro_rules! impl_store {
                         Self::update_recording_in(conn, id, update).await
                     }
                     Write::AppendAudit(a) => Self::append_audit_in(conn, a).await,
+                    Write::InsertCallback(b) => Self::insert_callback_in(conn, b).await,
                 }
             }
 

@@ -8,6 +8,7 @@ use sqlx::Sqlite;
 use sqlx::pool::PoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
+use crate::callback_sql::impl_callbacks;
 use crate::sql::impl_store;
 
 const BACKEND: Backend = Backend::Sqlite;
@@ -141,3 +142,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, Sqlite);
+impl_callbacks!(SqliteStore, Sqlite);

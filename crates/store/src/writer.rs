@@ -134,6 +134,24 @@ struct Shared {
     shutdown: Notify,
     stopping: AtomicBool,
     reference_low_water: usize,
+    /// Ops whose submitter waits to hear they are safe ([`WriterHandle::submit_durable`]):
+    /// told `true` once committed or spooled, `false` if the database refused the op for good.
+    waiters: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<bool>>>,
+}
+
+impl Shared {
+    /// Tells the waiters of these ops (if any) where they stand.
+    fn settle<'a>(&self, op_ids: impl IntoIterator<Item = &'a str>, safe: bool) {
+        let mut waiters = lock(&self.waiters);
+        if waiters.is_empty() {
+            return;
+        }
+        for id in op_ids {
+            if let Some(tx) = waiters.remove(id) {
+                let _ = tx.send(safe);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,10 +169,33 @@ impl WriterHandle {
     /// Queues one write. Never blocks on the database or the disk (except after
     /// [`StoreWriter::shutdown`], when it appends to the spool itself).
     pub fn submit(&self, op: Write) {
-        let env = Envelope {
+        self.submit_envelope(Envelope {
             op_id: new_id(),
             op,
-        };
+        });
+    }
+
+    /// Submits `op` like [`submit`](Self::submit) and says when it is safe: the receiver gets
+    /// `true` once the op is committed or spooled (fsynced), `false` if the database refused it
+    /// for good (kept in `rejected.jsonl`); it is dropped if the writer stopped without either.
+    /// For writes a caller is told about (a callback is booked only once it is safe).
+    pub fn submit_durable(&self, op: Write) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let op_id = new_id();
+        lock(&self.shared.waiters).insert(op_id.clone(), tx);
+        self.submit_envelope(Envelope { op_id, op });
+        rx
+    }
+
+    /// Inserts a callback; see [`submit_durable`](Self::submit_durable).
+    pub fn insert_callback(
+        &self,
+        callback: crate::callback::NewCallback,
+    ) -> tokio::sync::oneshot::Receiver<bool> {
+        self.submit_durable(Write::InsertCallback(callback))
+    }
+
+    fn submit_envelope(&self, env: Envelope) {
         let queued = &self.shared.counters.queued;
         // Counted before the writer can see it, so the count never dips below zero.
         queued.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +228,7 @@ impl WriterHandle {
                     .counters
                     .spooled
                     .store(spool.pending(), Ordering::Relaxed);
+                self.shared.settle([env.op_id.as_str()], true);
                 tracing::warn!(
                     op = env.op.name(),
                     "store writer stopped; op spooled for the next start"
@@ -341,6 +383,7 @@ impl StoreWriter {
             stopping: AtomicBool::new(false),
             reference_low_water: config.reference_pool / 2,
             reference_max_age: config.prune_after / 2,
+            waiters: Mutex::new(std::collections::HashMap::new()),
         });
         shared.counters.spooled.store(spooled, Ordering::Relaxed);
         shared.counters.database_ok.store(true, Ordering::Relaxed);
@@ -658,6 +701,8 @@ impl Task {
             match result {
                 Ok(()) => {
                     let n = (end - start) as u64;
+                    self.shared
+                        .settle(ops[start..end].iter().map(|e| e.op_id.as_str()), true);
                     self.counters().committed.fetch_add(n, Ordering::Relaxed);
                     self.counters().batches.fetch_add(1, Ordering::Relaxed);
                     self.database_ok();
@@ -703,6 +748,7 @@ impl Task {
             tracing::error!(op_id = %env_id, "could not write the refused op to rejected.jsonl");
         }
         self.counters().rejected.fetch_add(1, Ordering::Relaxed);
+        self.shared.settle([env_id.as_str()], false);
     }
 
     fn database_failed(&mut self, error: &StoreError) {
@@ -743,6 +789,11 @@ impl Task {
 
     async fn append_spool(&mut self, ops: Vec<Envelope>) -> Result<(), Vec<Envelope>> {
         let spool = self.shared.spool.clone();
+        let ids: Vec<String> = if lock(&self.shared.waiters).is_empty() {
+            Vec::new()
+        } else {
+            ops.iter().map(|e| e.op_id.clone()).collect()
+        };
         let result = tokio::task::spawn_blocking(move || {
             let mut s = lock(&spool);
             match s.append(&ops) {
@@ -754,6 +805,7 @@ impl Task {
         match result {
             Ok(Ok(pending)) => {
                 self.counters().spooled.store(pending, Ordering::Relaxed);
+                self.shared.settle(ids.iter().map(String::as_str), true);
                 Ok(())
             }
             Ok(Err((e, ops))) => {

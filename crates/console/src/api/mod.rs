@@ -5,6 +5,7 @@ use crate::Route;
 
 pub(crate) mod audio;
 mod audit;
+pub(crate) mod callbacks;
 mod calls;
 mod operators;
 mod queue;
@@ -18,5 +19,6 @@ pub(crate) fn routes() -> Vec<Route> {
     routes.extend(queue::routes());
     routes.extend(operators::routes());
     routes.extend(audit::routes());
+    routes.extend(callbacks::routes());
     routes
 }

@@ -86,6 +86,7 @@ pub(crate) fn t(lang: Lang, key: &str) -> &str {
 pub(crate) const TABLES: &[&[(&str, &str, &str)]] = &[
     TABLE,
     super::operator::I18N,
+    super::callbacks::I18N,
     super::board::I18N,
     super::recordings::I18N,
     super::admin::I18N,

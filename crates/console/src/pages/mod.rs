@@ -57,6 +57,7 @@ use crate::{AppState, Route};
 
 mod admin;
 mod board;
+mod callbacks;
 mod charts;
 pub(crate) mod i18n;
 pub(crate) mod layout;
@@ -88,6 +89,7 @@ pub(crate) fn routes() -> Vec<Route> {
     routes.extend(signin::routes());
     routes.extend(me::routes());
     routes.extend(operator::routes());
+    routes.extend(callbacks::routes());
     routes.extend(board::routes());
     routes.extend(recordings::routes());
     routes.extend(admin::routes());

@@ -543,6 +543,9 @@ impl LiveSource for Desk {
             .insert("queue", queue_part(self.lang, &queue, state.now()));
         let call = self.call_part(state, &queue).await;
         update.parts.insert("call", call);
+        let callbacks =
+            super::callbacks::part(state, self.lang, self.role, self.csrf_input()).await;
+        update.parts.insert("callbacks", callbacks);
         self.tick += 1;
         update
     }
@@ -569,6 +572,7 @@ struct OperatorPage {
     status: String,
     queue: String,
     call: String,
+    callbacks: String,
 }
 
 async fn page(State(state): State<AppState>, user: PageUser) -> Result<OperatorPage, PageError> {
@@ -580,6 +584,7 @@ async fn page(State(state): State<AppState>, user: PageUser) -> Result<OperatorP
         status: part("status"),
         queue: part("queue"),
         call: part("call"),
+        callbacks: part("callbacks"),
         layout: user.layout("operator.title"),
     })
 }

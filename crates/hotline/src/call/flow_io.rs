@@ -120,14 +120,43 @@ impl ActiveCall<'_> {
                     },
                 );
             }
-            FlowCommand::Callback { window } => {
-                // The flow offers a callback only after `set_callback_offer(true)`,
-                // which this shell does not call yet.
-                tracing::warn!(%window, "callback confirmed on a call that cannot be called back");
-            }
+            FlowCommand::Callback { window } => self.book_callback(&window).await,
             FlowCommand::Event { kind, detail } => {
                 tracing::debug!(kind = kind.as_str(), %detail, "flow");
                 self.event(kind.as_str(), &detail);
+            }
+        }
+    }
+
+    /// The caller confirmed a callback: booked once the store writer has it safe.
+    async fn book_callback(&mut self, window: &str) {
+        let (Some(callbacks), Some(number)) =
+            (self.ctx.callbacks.clone(), self.callback_number.take())
+        else {
+            tracing::warn!(%window, "callback confirmed on a call that cannot be called back");
+            self.event("callback-failed", "this call cannot be called back");
+            return;
+        };
+        let pseudonym = match self.ctx.storage.privacy.caller(Some(&number)) {
+            hotline_store::Caller::Pseudonym(p) => Some(p),
+            _ => None,
+        };
+        let language = self.flow.language().map(|l| l.as_str());
+        match callbacks
+            .book(
+                &self.ctx.storage.writer,
+                &self.row,
+                &number,
+                pseudonym,
+                language,
+                window,
+            )
+            .await
+        {
+            Ok(id) => tracing::info!(callback = %id, %window, "callback booked"),
+            Err(e) => {
+                tracing::error!(error = %e, %window, "callback not booked");
+                self.event("callback-failed", &e.to_string());
             }
         }
     }

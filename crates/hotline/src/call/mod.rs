@@ -56,6 +56,8 @@ pub(crate) struct CallCtx {
     pub(crate) registrations: Registrations,
     /// Cluster mode: bindings other nodes hold.
     pub(crate) cluster: Option<hotline_cluster::Cluster>,
+    /// `[callback]` on.
+    pub(crate) callbacks: Option<Arc<crate::callback::Callbacks>>,
 }
 
 impl CallCtx {
@@ -108,7 +110,16 @@ pub(crate) async fn run(
         acked: false,
         hangup_sent: false,
         answers: Vec::new(),
+        callback_number: None,
     };
+    // The number is kept (in memory only, never logged) for a callback the caller may ask
+    // for, when callbacks are on and a usable number was presented.
+    if ctx.callbacks.is_some()
+        && crate::callback::Callbacks::can_call_back(inc.from_user.as_deref())
+    {
+        c.callback_number = inc.from_user.clone();
+    }
+    c.flow.set_callback_offer(c.callback_number.is_some());
     if let Some(n) = c.negotiated.clone() {
         c.start_session(&n);
     }
@@ -219,6 +230,8 @@ struct ActiveCall<'a> {
     hangup_sent: bool,
     /// The caller's keypad answers so far (stored whole on each new one).
     answers: Vec<hotline_store::Answer>,
+    /// The caller's number while a callback may be booked (never logged nor stored in clear).
+    callback_number: Option<String>,
 }
 
 impl ActiveCall<'_> {
@@ -362,7 +375,7 @@ async fn queue_recv(
     }
 }
 
-fn session_config(n: &Negotiated, call: u64) -> SessionConfig {
+pub(crate) fn session_config(n: &Negotiated, call: u64) -> SessionConfig {
     let law = match n.codec {
         Codec::Pcmu => Law::Mu,
         Codec::Pcma => Law::A,

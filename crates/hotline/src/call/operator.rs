@@ -216,6 +216,8 @@ impl ActiveCall<'_> {
                 .iter()
                 .map(|r| ("Route".to_owned(), r.clone()))
                 .collect(),
+            auth: None,
+            neutral: false,
         };
         let (placed_tx, placed_rx) = tokio::sync::oneshot::channel();
         self.ctx
