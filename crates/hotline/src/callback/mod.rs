@@ -1,13 +1,13 @@
 //! Safe callbacks (issue 12): a caller waiting for an operator asks to be called back.
 //!
-//! - [`book`] (from the call task, when the flow says `Callback`): seals the caller's
+//! - `book` (from the call task, when the flow says `Callback`): seals the caller's
 //!   number, writes the callback through the store writer and waits until it is safe.
-//! - [`run`] (one task per node, started by the SIP task): polls the store, expires what is
-//!   over, claims what is due and places it ([`place`]): operator first (the queue gives
+//! - `run` (one task per node, started by the SIP task): polls the store, expires what is
+//!   over, claims what is due and places it (`place`): operator first (the queue gives
 //!   one of the caller's language; the safety script plays to them), then the caller
 //!   through the carrier's gateway with the neutral caller ID; bridged on answer, hung up
 //!   without a word when nobody (or a voicemail) could answer in the ring timeout.
-//! - [`plan`]: the schedule as a pure state machine; [`seal`]: the numbers' encryption.
+//! - `plan`: the schedule as a pure state machine; `seal`: the numbers' encryption.
 //!
 //! Privacy: the number is in clear only in the booking call's task and in the placing
 //! task, never in a log line, an event, the console or the store.
