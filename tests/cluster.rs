@@ -44,7 +44,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::cluster::{incoming_call_ids, start_node, start_nodes};
-use common::http;
+use common::http::api;
 use common::json::Json;
 use common::kamailio::{self, Kamailio};
 use common::pcap::Timeline;
@@ -825,33 +825,6 @@ fn a_draining_node_sends_new_calls_to_the_other() {
 // 9. An operator through Kamailio, callers on both nodes
 
 /// `METHOD path` on `server`'s API as `token`; the JSON answer (2xx expected).
-#[track_caller]
-fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![("Authorization", auth.as_str())];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    let r = http::request(
-        &server.http,
-        method,
-        path,
-        &headers,
-        body.map(str::as_bytes),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {}",
-        r.describe()
-    );
-    if r.text().trim().is_empty() {
-        Json::Null
-    } else {
-        r.json()
-    }
-}
-
 impl common::Report for Cluster {
     fn report(&self) -> String {
         Cluster::report(self)

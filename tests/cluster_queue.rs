@@ -13,7 +13,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::http;
+use common::http::api;
 use common::json::Json;
 use common::pcap::Timeline;
 use common::pg::PgDatabase;
@@ -62,34 +62,6 @@ fn wait_log(server: &Server, needle: &str, timeout: Duration) -> bool {
         thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-#[track_caller]
-fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![("Authorization", auth.as_str())];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    let r = http::request(
-        &server.http,
-        method,
-        path,
-        &headers,
-        body.map(str::as_bytes),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", server.report()));
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {}\n{}",
-        r.describe(),
-        server.report()
-    );
-    if r.text().trim().is_empty() {
-        Json::Null
-    } else {
-        r.json()
-    }
 }
 
 fn set_status(server: &Server, token: &str, name: &str, status: &str) {

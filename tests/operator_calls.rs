@@ -38,7 +38,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::http;
+use common::http::{self, api};
 use common::json::Json;
 use common::pcap::Timeline;
 use common::softphone::{Softphone as Peer, python};
@@ -198,34 +198,6 @@ fn start_with(names: &[&str], ring_timeout_secs: u32) -> (Server, String) {
     add_user(&setup, "sup", "supervisor", "sup-password-1");
     let t = token(&setup, "sup");
     (setup.start(), t)
-}
-
-#[track_caller]
-fn api(server: &Server, method: &str, path: &str, token: &str, body: Option<&str>) -> Json {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![("Authorization", auth.as_str())];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json"));
-    }
-    let r = http::request(
-        &server.http,
-        method,
-        path,
-        &headers,
-        body.map(str::as_bytes),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", server.report()));
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {}\n{}",
-        r.describe(),
-        server.report()
-    );
-    if r.text().trim().is_empty() {
-        Json::Null
-    } else {
-        r.json()
-    }
 }
 
 fn set_available(server: &Server, token: &str, name: &str) {
