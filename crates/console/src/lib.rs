@@ -132,6 +132,11 @@ impl AppState {
         &self.console
     }
 
+    /// The hotline's time zone (see [`ConsoleSettings::time_zone`]).
+    pub(crate) fn zone(&self) -> &hotline_store::Zone {
+        &self.console.time_zone
+    }
+
     /// Now, by the state's clock.
     pub(crate) fn now(&self) -> hotline_store::Timestamp {
         self.clock.now()

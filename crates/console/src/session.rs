@@ -82,6 +82,9 @@ pub struct ConsoleSettings {
     /// from one of them is attributed to the right-most address of that header that is not a
     /// trusted proxy (for the audit log and the sign-in refusals). Empty: none.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The hotline's time zone (`time_zone`): the days of the board and its charts, the
+    /// recordings' date filters and every time a page or an export writes.
+    pub time_zone: hotline_store::Zone,
 }
 
 impl Default for ConsoleSettings {
@@ -92,6 +95,7 @@ impl Default for ConsoleSettings {
             max_age: Duration::from_secs(12 * 3600),
             sip_domain: "hotline.local".to_owned(),
             trusted_proxies: Vec::new(),
+            time_zone: hotline_store::Zone::lima(),
         }
     }
 }

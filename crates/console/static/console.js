@@ -21,11 +21,23 @@
     var q = e.target.getAttribute && e.target.getAttribute("data-confirm");
     if (q && !window.confirm(q)) e.preventDefault();
   });
-  // <time datetime="2026-11-01T12:34:56Z" data-local>: shown in the browser's time zone.
+  // <time datetime="2026-11-01T12:34:56Z" data-local>: shown in the hotline's time zone
+  // (<html data-zone="America/Lima">), whatever the browser's; the server wrote the same time
+  // in that zone for a page read without the script.
   function localTimes(root) {
+    var opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+    var zone = document.documentElement.getAttribute("data-zone");
+    if (zone) opts.timeZone = zone;
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(document.documentElement.lang, opts);
+    } catch (e) {
+      delete opts.timeZone;
+      fmt = new Intl.DateTimeFormat(document.documentElement.lang, opts);
+    }
     root.querySelectorAll("time[data-local]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
-      if (!isNaN(d)) t.textContent = d.toLocaleString(document.documentElement.lang);
+      if (!isNaN(d)) t.textContent = fmt.format(d);
     });
   }
   window.hotline.localTimes = localTimes;

@@ -656,6 +656,99 @@ async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
     assert!(!table.contains(">quick-exit<") && !table.contains(">silent</td>"));
 }
 
+/// A call at 23:30 in Lima (04:30 UTC the next day) is that Lima day's in "today" and in the
+/// charts; with `time_zone = "UTC"` it moves to the next day.
+async fn the_board_counts_days_in_the_hotline_s_time_zone(h: Harness) {
+    use hotline_store::{Caller, NewCall, Timestamp, Zone};
+    // 2026-11-02T04:30:00Z: 23:30 on Nov 1 in Lima.
+    let late = Timestamp::parse_rfc3339("2026-11-02T04:30:00Z").unwrap();
+    h.store
+        .insert_call(&NewCall {
+            id: hotline_store::new_id(),
+            sip_call_id: "late-call".into(),
+            reference: None,
+            started_at: late,
+            trunk_source: None,
+            called_number: None,
+            caller: Caller::Absent,
+            node: None,
+        })
+        .await
+        .unwrap();
+    let (id, _) = h
+        .store
+        .list_calls(&hotline_store::CallFilter {
+            sip_call_id: Some("late-call".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.reference))
+        .next()
+        .unwrap();
+    h.store
+        .update_call(
+            &id,
+            &hotline_store::CallUpdate {
+                language: Some("es".into()),
+                ended_at: Some(late.add_millis(60_000)),
+                disposition: Some(hotline_store::Disposition::Message),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.set_passwords().await;
+    let board = |zone: &str| {
+        // 04:45Z: 23:45 in Lima, still Nov 1 there.
+        let clock = TestClock::new();
+        clock.advance(late.unix_millis() + 15 * 60_000 - at(0).unix_millis());
+        let settings = ConsoleSettings {
+            time_zone: Zone::named(zone).unwrap(),
+            ..settings()
+        };
+        let app = h.console(settings, clock);
+        async move {
+            let mut b = Browser::new(app);
+            b.sign_in_as("sup").await;
+            b.cookies.insert("lang".into(), "en".into());
+            b.get("/board").await.text()
+        }
+    };
+    let total = |html: &str| -> String {
+        let at = html.find(r#"data-outcome="total">"#).expect(html);
+        let rest = &html[at..];
+        rest[rest.find("<strong>").unwrap() + 8..rest.find("</strong>").unwrap()].to_owned()
+    };
+    let lima = board("America/Lima").await;
+    // Today in Lima is Nov 1: the three seeded calls and the late one.
+    assert_eq!(total(&lima), "4", "{lima}");
+    assert!(
+        lima.contains("<title>2026-11-01 · Spanish: 2</title>"),
+        "{lima}"
+    );
+    assert!(!lima.contains("2026-11-02 · "), "{lima}");
+    assert!(lima.contains(r#"data-zone="America/Lima""#));
+    assert!(lima.contains("America/Lima"));
+    // Written in Lima time for a page read without the script.
+    assert!(lima.contains(">2026-11-01 23:30</time>"), "{lima}");
+
+    let utc = board("UTC").await;
+    // Today in UTC is Nov 2: only the late call.
+    assert_eq!(total(&utc), "1", "{utc}");
+    assert!(
+        utc.contains("<title>2026-11-02 · Spanish: 1</title>"),
+        "{utc}"
+    );
+    assert!(
+        utc.contains("<title>2026-11-01 · Spanish: 1</title>"),
+        "{utc}"
+    );
+    assert!(utc.contains(">2026-11-02 04:30</time>"), "{utc}");
+}
+
 /// Opens a stream as `b` and returns the first event's text (`event: …\ndata: …`).
 async fn first_event(b: &Browser, uri: &str) -> (axum::http::response::Parts, Body, String) {
     let req = b.request(Method::GET, uri).body(Body::empty()).unwrap();
@@ -790,5 +883,6 @@ both!(
     case_notes_by_the_operator_on_the_call_or_a_supervisor,
     the_board_is_for_supervisors,
     the_board_counts_quick_exits_and_silent_calls,
+    the_board_counts_days_in_the_hotline_s_time_zone,
     live_streams_send_the_parts_and_end_with_the_session,
 );

@@ -872,7 +872,7 @@ async fn pages_work_in_english(h: Harness) {
         .get(&format!("/recordings/{}", h.seed.rec_message))
         .await
         .text();
-    assert!(text.contains("<html lang=\"en\">"));
+    assert!(text.contains("<html lang=\"en\" data-zone=\"America/Lima\">"));
     for words in [
         "Listen",
         "Review",

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hotline_cluster::{Cluster, DeadRun};
-use hotline_store::WriterHandle;
+use hotline_store::{Timestamp, WriterHandle};
 
 use crate::config::Config;
 use crate::layout::Layout;
@@ -46,8 +46,11 @@ pub(crate) fn start_storage(
     metrics: &Arc<Metrics>,
 ) {
     let layout = Layout::of(config);
+    // No call of this run started before now: the calls still open from before are an
+    // earlier run's, cut by its end.
+    let run_start = Timestamp::now();
     match cluster {
-        Some(cluster) => start(cluster, layout, writer.clone(), metrics.clone()),
+        Some(cluster) => start(cluster, layout, writer.clone(), metrics.clone(), run_start),
         None => {
             let repaired = recordings::repair_on_start(&layout, writer);
             if repaired > 0 {
@@ -56,14 +59,31 @@ pub(crate) fn start_storage(
                     "partial recordings repaired at start-up and entered in the store"
                 );
             }
+            // After the repaired recordings in the writer's queue: their times count.
+            writer.close_interrupted(None, run_start, CLOSED_AT_START);
         }
     }
+}
+
+/// The `interrupted` event of a call a restart closed.
+const CLOSED_AT_START: &str =
+    "the hotline stopped during the call (crash, kill or power loss); closed at the next start";
+
+/// The `interrupted` event of a call of a dead node, closed by the node that adopted it.
+fn closed_by_adoption(dead: &str, by: &str) -> String {
+    format!("node {dead} stopped during the call; closed by node {by} after its lease ran out")
 }
 
 /// Starts a cluster node's storage side: its lease, the repair of what its earlier run left
 /// (listed now, before calls are taken; repaired under the lock in a task) and the adoption
 /// task. Call before the SIP task takes calls.
-fn start(cluster: &Cluster, layout: Layout, writer: WriterHandle, metrics: Arc<Metrics>) {
+fn start(
+    cluster: &Cluster,
+    layout: Layout,
+    writer: WriterHandle,
+    metrics: Arc<Metrics>,
+    run_start: Timestamp,
+) {
     cluster.start_lease();
     let own = recordings::leftovers(&layout.own_recordings(), Duration::ZERO, SystemTime::now());
     tokio::spawn(repair_own(
@@ -72,21 +92,25 @@ fn start(cluster: &Cluster, layout: Layout, writer: WriterHandle, metrics: Arc<M
         own,
         writer.clone(),
         metrics.clone(),
+        run_start,
     ));
     tokio::spawn(adopt_forever(cluster.clone(), layout, writer, metrics));
 }
 
-/// Repairs `found` (this node's leftovers at start) holding the lock on its directory.
+/// Repairs `found` (this node's leftovers at start) holding the lock on its directory, then
+/// closes the calls the earlier run of this node left open (started before `run_start`).
 async fn repair_own(
     cluster: Cluster,
     layout: Layout,
     found: Leftovers,
     writer: WriterHandle,
     metrics: Arc<Metrics>,
+    run_start: Timestamp,
 ) {
     let node = cluster.node_id().to_owned();
     if found.is_empty() {
         tracing::info!(node = %node, "no recordings of an earlier run to repair");
+        writer.close_interrupted(Some(&node), run_start, CLOSED_AT_START);
         return;
     }
     let lock = loop {
@@ -106,6 +130,7 @@ async fn repair_own(
     })
     .await;
     release(lock, &metrics).await;
+    writer.close_interrupted(Some(&node), run_start, CLOSED_AT_START);
     match done {
         Ok(done) => {
             if done.failed > 0 {
@@ -207,6 +232,8 @@ async fn adopt(
             return;
         }
     };
+    // Before the claim: a node that comes back after it starts its calls later.
+    let claimed_at = Timestamp::now();
     match cluster.claim_adoption(run).await {
         Ok(true) => {}
         Ok(false) => {
@@ -280,6 +307,12 @@ async fn adopt(
             return;
         }
     };
+    // The dead run's calls, after its recordings (and their events) in the writer's queue.
+    writer.close_interrupted(
+        Some(dead),
+        claimed_at,
+        &closed_by_adoption(dead, cluster.node_id()),
+    );
     metrics.cluster_adoptions.inc();
     metrics.cluster_adopted_recordings.add(done.entered as u64);
     if done.failed > 0 {

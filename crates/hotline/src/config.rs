@@ -30,6 +30,12 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/hotline.toml";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `time_zone` (top level, before the first section): the hotline's time zone, an IANA
+    /// name (default `America/Lima`). Every day boundary (the board, its charts, "today", the
+    /// recordings' date filters, the callback windows) and every time a page or an export
+    /// writes is in this zone; the API keeps RFC 3339 UTC.
+    #[serde(default)]
+    pub time_zone: TimeZoneName,
     /// `[sip]`: signalling.
     #[serde(default)]
     pub sip: SipConfig,
@@ -125,7 +131,7 @@ pub struct CallbackConfig {
     /// rung (the safety script). Default `callback-safety-script`.
     #[serde(default = "defaults::callback_safety_prompt")]
     pub safety_prompt: String,
-    /// `callback.windows`: name → `"HH:MM-HH:MM"` in Lima time (UTC−5), the windows the flow's
+    /// `callback.windows`: name → `"HH:MM-HH:MM"` in the hotline's `time_zone` (Lima, UTC−5, by default), the windows the flow's
     /// `callback` node offers besides `asap`. Default none.
     #[serde(default)]
     pub windows: std::collections::BTreeMap<String, CallbackWindow>,
@@ -321,6 +327,11 @@ impl ClusterConfig {
     /// Whether this node is one of a cluster.
     pub fn enabled(&self) -> bool {
         !self.node_id.is_empty()
+    }
+
+    /// This node's id in a cluster, `None` for the one-process hotline.
+    pub fn node(&self) -> Option<&str> {
+        self.enabled().then_some(self.node_id.as_str())
     }
 
     /// `lease_secs` as a [`Duration`].
@@ -1386,6 +1397,28 @@ impl FromStr for DatabaseUrl {
     }
 }
 
+/// `time_zone`: an IANA time zone the tz database knows (`America/Lima`, `UTC`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeZoneName(pub hotline_store::Zone);
+
+const TIME_ZONE_EXPECTED: &str = "an IANA time zone name such as \"America/Lima\"";
+
+impl<'de> Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TimeZoneName, D::Error> {
+        d.deserialize_str(ParseVisitor::new(TIME_ZONE_EXPECTED, |s| {
+            hotline_store::Zone::named(s)
+                .map(TimeZoneName)
+                .map_err(|e| e.to_string())
+        }))
+    }
+}
+
+impl Serialize for TimeZoneName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
 impl<'de> Deserialize<'de> for DatabaseUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
         d.deserialize_str(ParseVisitor::new(DATABASE_URL_EXPECTED, |s| {
@@ -1766,6 +1799,19 @@ mod tests {
     }
 
     #[test]
+    fn time_zone_is_an_iana_name() {
+        let c = parse("time_zone = \"Europe/Madrid\"\n[sip]\n").unwrap();
+        assert_eq!(c.time_zone.0.name(), "Europe/Madrid");
+        let e = error("time_zone = \"Lima\"\n");
+        assert!(
+            e.contains("test.toml") && e.contains("time_zone") && e.contains("\"Lima\""),
+            "{e}"
+        );
+        let e = error("time_zone = -5\n");
+        assert!(e.contains("time_zone") && e.contains("IANA"), "{e}");
+    }
+
+    #[test]
     fn empty_file_is_all_defaults() {
         assert_eq!(parse("").unwrap(), Config::default());
         assert_eq!(parse("[sip]\n[log]\n").unwrap(), Config::default());
@@ -1800,6 +1846,7 @@ mod tests {
         assert_eq!(c.ivr.prompts_dir, Path::new("prompts"));
         assert_eq!(c.calls.max_duration_secs, 1800);
         assert_eq!(c.shutdown.grace_secs, 30);
+        assert_eq!(c.time_zone.0.name(), "America/Lima");
         assert_eq!(
             (c.log.format, c.log.filter.as_str()),
             (LogFormat::Human, "info")

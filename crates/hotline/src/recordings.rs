@@ -158,6 +158,13 @@ pub(crate) fn repair_leftovers(
     owner: Owner<'_>,
 ) -> Repaired {
     let mut done = Repaired::default();
+    // When each `.part` was last written, read before the repair touches it: about when its
+    // call was cut (the call's end, when its row is closed as interrupted).
+    let last_write: std::collections::HashMap<PathBuf, SystemTime> = found
+        .parts
+        .iter()
+        .filter_map(|p| Some((p.clone(), std::fs::metadata(p).ok()?.modified().ok()?)))
+        .collect();
     let wanted = |p: &Path| found.parts.iter().any(|q| q == p);
     for r in hotline_media::recorder::scan_and_repair_with(dir, wanted) {
         match r {
@@ -171,7 +178,10 @@ pub(crate) fn repair_leftovers(
                         tracing::warn!(node = dead, path = %f.path.display(), duration_ms = f.duration_ms, sha256 = %f.sha256_hex, "recording left by a dead node repaired, kept and adopted")
                     }
                 }
-                if submit(layout, writer, &f, true, owner) {
+                let cut_at = last_write
+                    .get(&f.path.with_extension("wav.part"))
+                    .map(|t| timestamp_of(*t));
+                if submit(layout, writer, &f, Some(cut_at), owner) {
                     done.entered += 1;
                 }
             }
@@ -206,7 +216,7 @@ pub(crate) fn repair_leftovers(
             bytes: bytes.len() as u64,
             sha256_hex: sha.iter().map(|b| format!("{b:02x}")).collect(),
         };
-        if submit(layout, writer, &f, false, owner) {
+        if submit(layout, writer, &f, None, owner) {
             done.entered += 1;
         }
     }
@@ -239,12 +249,22 @@ fn kind_of(wav: &Path) -> hotline_store::RecordingKind {
     }
 }
 
+/// A file time as a store timestamp.
+fn timestamp_of(t: SystemTime) -> hotline_store::Timestamp {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    hotline_store::Timestamp::from_unix_millis(ms)
+}
+
 /// Enters a recording found on disk with its sidecar's call; whether it was submitted.
+/// `repaired`: it was a `.part` cut by a crash, last written at the time given (if known),
+/// which a `recording-repaired` event of the call records.
 fn submit(
     layout: &Layout,
     writer: &hotline_store::WriterHandle,
     found: &Finished,
-    repaired: bool,
+    repaired: Option<Option<hotline_store::Timestamp>>,
     owner: Owner<'_>,
 ) -> bool {
     let Finished {
@@ -263,8 +283,14 @@ fn submit(
     };
     let path = wav.strip_prefix(layout.root()).unwrap_or(wav);
     let mut tags = Vec::new();
-    if repaired {
+    if let Some(cut_at) = repaired {
         tags.push("repaired".to_owned());
+        writer.add_call_event(
+            &call_id,
+            cut_at.unwrap_or_else(hotline_store::Timestamp::now),
+            "recording-repaired",
+            &format!("recording {id} ({duration_ms} ms) cut by an interruption, repaired and kept"),
+        );
     }
     if let Owner::Adopted { by, dead } = owner {
         tags.push("adopted".to_owned());

@@ -185,6 +185,7 @@ pub async fn run(
         secure_cookies: config.http.secure_cookies,
         sip_domain: config.sip.domain.clone(),
         trusted_proxies: config.http.trusted_proxies.clone(),
+        time_zone: config.time_zone.0.clone(),
         ..hotline_console::ConsoleSettings::default()
     });
     let app = hotline_console::router(state);

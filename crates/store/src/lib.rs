@@ -17,7 +17,8 @@
 //!   `Arc<dyn CallStore>` (native `async fn` in traits is not dyn-compatible). The cost, one boxed
 //!   future per call, is noise next to a database round trip.
 //! - **Time**: [`Timestamp`], UTC milliseconds, stored as `BIGINT` in both databases (one SQL
-//!   text, integer date filters); RFC 3339 in JSON.
+//!   text, integer date filters); RFC 3339 in JSON. Days are the hotline's ([`Zone`],
+//!   `America/Lima` by default), never the database's.
 //! - **Ids**: the caller makes them ([`new_id`], ULIDs), so a row can be referred to before it is
 //!   written; inserts are idempotent on them.
 //! - **Reference numbers**: 6 digits (100000–999999), unique over all calls. The store picks a
@@ -44,6 +45,7 @@ mod sql;
 mod sqlite;
 mod time;
 pub mod writer;
+mod zone;
 
 pub use callback::{Callback, CallbackState, CallbackStore, ClaimedCallback, NewCallback};
 pub use error::StoreError;
@@ -62,6 +64,7 @@ pub use spool::{REJECTED_FILE, SPOOL_FILE};
 pub use sqlite::{SqliteDurability, SqliteSettings, SqliteStore};
 pub use time::{ParseTimestampError, Timestamp};
 pub use writer::{Backlog, StoreWriter, WriterConfig, WriterHandle};
+pub use zone::{UnknownZone, Zone};
 
 /// Which database a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,11 +217,15 @@ pub trait CallStore: OpSink + CallbackStore {
         before: Timestamp,
     ) -> Result<u64, StoreError>;
 
-    /// Calls started at or after `since`, counted by UTC day, language and disposition, with
-    /// their queue waits; ordered by day, then language and disposition (`None` first). Only
-    /// non-empty buckets appear. Meant for the last 30 days (at most days × languages ×
-    /// dispositions rows).
-    async fn daily_stats(&self, since: Timestamp) -> Result<Vec<DailyStat>, StoreError>;
+    /// Calls started at or after `since`, counted by day of `zone` (the hotline's time zone),
+    /// language and disposition, with their queue waits; ordered by day, then language and
+    /// disposition (`None` first). Only non-empty buckets appear. Meant for the last 30 days
+    /// (the database returns at most quarter hours × languages × dispositions rows).
+    async fn daily_stats(
+        &self,
+        since: Timestamp,
+        zone: &Zone,
+    ) -> Result<Vec<DailyStat>, StoreError>;
 }
 
 /// Tuning for [`connect_with`].

@@ -120,6 +120,9 @@ text_enum! {
         Rejected = "rejected",
         /// Something broke.
         Failed = "failed",
+        /// The hotline stopped under the call (a crash, a kill, a node lost): closed at the next
+        /// start (or by the node that adopted the dead node's calls), ended at its last trace.
+        Interrupted = "interrupted",
     }
 }
 
@@ -222,6 +225,10 @@ pub struct NewCall {
     /// The number dialled (the Request-URI user part).
     pub called_number: Option<String>,
     pub caller: Caller,
+    /// The cluster node that took the call (`cluster.node_id`); `None` for the one-process
+    /// hotline. Tells whose calls a restart closes ([`crate::Write::CloseInterrupted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Changes to a call: each `Some` field is set, each `None` field left as it is.
@@ -600,11 +607,11 @@ pub struct AuditFilter {
     pub until: Option<Timestamp>,
 }
 
-/// One bucket of [`crate::CallStore::daily_stats`]: the calls started on one UTC day with one
-/// language and one disposition.
+/// One bucket of [`crate::CallStore::daily_stats`]: the calls started on one day of the
+/// hotline's time zone with one language and one disposition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyStat {
-    /// The UTC day the calls started, `YYYY-MM-DD`.
+    /// The local day the calls started, `YYYY-MM-DD`.
     pub day: String,
     /// The calls' language (`None`: never chosen, e.g. hung up in the first menu).
     pub language: Option<String>,

@@ -29,6 +29,16 @@ pub enum Write {
     AppendAudit(NewAuditEntry),
     /// A callback the caller confirmed (its number sealed).
     InsertCallback(crate::callback::NewCallback),
+    /// Closes the calls a stopped run left open: those of `node` (`None`: the one-process
+    /// hotline's) that started before `before` (the new run's start, so none of its calls)
+    /// and have no end. Each gets an `interrupted` event with `detail` at its last trace (its
+    /// latest event, else its start), that time as its end, and the disposition
+    /// `interrupted` unless it had one already. Replayed, it finds nothing more to close.
+    CloseInterrupted {
+        node: Option<String>,
+        before: Timestamp,
+        detail: String,
+    },
 }
 
 impl Write {
@@ -42,6 +52,7 @@ impl Write {
             Write::UpdateRecording { .. } => "update_recording",
             Write::AppendAudit(_) => "append_audit",
             Write::InsertCallback(_) => "insert_callback",
+            Write::CloseInterrupted { .. } => "close_interrupted",
         }
     }
 }

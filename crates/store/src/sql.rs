@@ -10,6 +10,7 @@ use rand::Rng;
 
 use crate::model::{Caller, Recording, User};
 use crate::time::Timestamp;
+use crate::zone::Zone;
 
 /// Columns of a call, from `calls c`.
 pub(crate) const CALL_COLUMNS: &str = "c.id, c.sip_call_id, c.reference, c.started_at, \
@@ -31,9 +32,6 @@ pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_name AS \"user\", csrf, 
 
 pub(crate) const NOTE_COLUMNS: &str = "id, call_id, author, at, text";
 
-/// Milliseconds in a UTC day (no leap seconds in Unix time).
-pub(crate) const DAY_MS: i64 = 86_400_000;
-
 /// A `LIKE … ESCAPE '\'` pattern matching `text` as a lowercase substring.
 pub(crate) fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -48,9 +46,10 @@ pub(crate) fn like_pattern(text: &str) -> String {
     p
 }
 
+/// One quarter hour's calls of one language and disposition (see [`daily_from_quarters`]).
 #[derive(sqlx::FromRow)]
-pub(crate) struct DailyStatRow {
-    day: i64,
+pub(crate) struct QuarterStatRow {
+    quarter: i64,
     language: Option<String>,
     disposition: Option<crate::model::Disposition>,
     calls: i64,
@@ -59,19 +58,38 @@ pub(crate) struct DailyStatRow {
     queue_wait_ms_max: i64,
 }
 
-impl From<DailyStatRow> for crate::model::DailyStat {
-    fn from(r: DailyStatRow) -> crate::model::DailyStat {
-        let day = Timestamp::from_unix_millis(r.day.saturating_mul(DAY_MS)).to_rfc3339();
-        crate::model::DailyStat {
-            day: day.get(..10).unwrap_or(&day).to_owned(),
+/// Sums quarter-hour rows into `zone`'s days, ordered by day, language and disposition
+/// (`None` first). A UTC quarter hour lies on one local day in every zone (see [`Zone`]).
+pub(crate) fn daily_from_quarters(
+    rows: Vec<QuarterStatRow>,
+    zone: &Zone,
+) -> Vec<crate::model::DailyStat> {
+    use std::collections::BTreeMap;
+    type Key = (String, Option<String>, Option<&'static str>);
+    let mut days: BTreeMap<Key, crate::model::DailyStat> = BTreeMap::new();
+    for r in rows {
+        let start = Timestamp::from_unix_millis(r.quarter.saturating_mul(Zone::QUARTER_MS));
+        let day = zone.day_of(start);
+        let key = (
+            day.clone(),
+            r.language.clone(),
+            r.disposition.map(|d| d.as_str()),
+        );
+        let d = days.entry(key).or_insert_with(|| crate::model::DailyStat {
+            day,
             language: r.language,
             disposition: r.disposition,
-            calls: u64::try_from(r.calls).unwrap_or(0),
-            queue_wait_count: u64::try_from(r.queue_wait_count).unwrap_or(0),
-            queue_wait_ms_sum: r.queue_wait_ms_sum,
-            queue_wait_ms_max: r.queue_wait_ms_max,
-        }
+            calls: 0,
+            queue_wait_count: 0,
+            queue_wait_ms_sum: 0,
+            queue_wait_ms_max: 0,
+        });
+        d.calls += u64::try_from(r.calls).unwrap_or(0);
+        d.queue_wait_count += u64::try_from(r.queue_wait_count).unwrap_or(0);
+        d.queue_wait_ms_sum = d.queue_wait_ms_sum.saturating_add(r.queue_wait_ms_sum);
+        d.queue_wait_ms_max = d.queue_wait_ms_max.max(r.queue_wait_ms_max);
     }
+    days.into_values().collect()
 }
 
 /// How many candidate numbers to try before giving up on finding a free reference.
@@ -224,7 +242,7 @@ macro_rules! impl_store {
         };
         use $crate::ops::{BatchError, Envelope, OpSink, Write};
         use $crate::sql::{
-            like_pattern, random_reference, ApiTokenRow, DailyStatRow, CallRow, RecordingRow, UserRow, AUDIT_COLUMNS,
+            like_pattern, random_reference, ApiTokenRow, CallRow, RecordingRow, UserRow, AUDIT_COLUMNS,
             CALL_COLUMNS, NOTE_COLUMNS, RECORDING_COLUMNS, REFERENCE_ATTEMPTS, SESSION_COLUMNS,
             USER_COLUMNS,
         };
@@ -277,8 +295,8 @@ macro_rules! impl_store {
                 for _ in 0..REFERENCE_ATTEMPTS {
                     let inserted = sqlx::query(
                         "INSERT INTO calls (id, sip_call_id, reference, started_at, trunk_source, \
-                         called_number, caller_kind, caller) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                         called_number, caller_kind, caller, node) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
                     )
                     .bind(&call.id)
                     .bind(&call.sip_call_id)
@@ -288,6 +306,7 @@ macro_rules! impl_store {
                     .bind(&call.called_number)
                     .bind(call.caller.kind_str())
                     .bind(call.caller.value())
+                    .bind(&call.node)
                     .execute(&mut *conn)
                     .await
                     .map_err(db)?
@@ -493,7 +512,51 @@ macro_rules! impl_store {
                     }
                     Write::AppendAudit(a) => Self::append_audit_in(conn, a).await,
                     Write::InsertCallback(b) => Self::insert_callback_in(conn, b).await,
+                    Write::CloseInterrupted { node, before, detail } => {
+                        Self::close_interrupted_in(conn, node.as_deref(), *before, detail)
+                            .await
+                            .map(drop)
+                    }
                 }
+            }
+
+            /// See [`Write::CloseInterrupted`]; returns how many calls it closed.
+            async fn close_interrupted_in(
+                conn: &mut Conn,
+                node: Option<&str>,
+                before: Timestamp,
+                detail: &str,
+            ) -> Result<u64, StoreError> {
+                // Which calls: open, older than the new run, this node's ('' for none).
+                const OPEN: &str = "c.ended_at IS NULL AND c.started_at < $1 \
+                                    AND COALESCE(c.node, '') = $2";
+                // Their last trace: the latest event, else the start.
+                const LAST: &str = "COALESCE((SELECT MAX(e.at) FROM call_events e \
+                                    WHERE e.call_id = c.id), c.started_at)";
+                let node = node.unwrap_or("");
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO call_events (id, call_id, at, kind, detail) \
+                     SELECT 'interrupted-' || c.id, c.id, {LAST}, 'interrupted', $3 \
+                     FROM calls c WHERE {OPEN} ON CONFLICT DO NOTHING"
+                )))
+                .bind(before)
+                .bind(node)
+                .bind(detail)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                let closed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE calls SET ended_at = (SELECT {LAST} FROM calls c WHERE c.id = calls.id), \
+                     disposition = COALESCE(disposition, 'interrupted') \
+                     WHERE id IN (SELECT c.id FROM calls c WHERE {OPEN})"
+                )))
+                .bind(before)
+                .bind(node)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?
+                .rows_affected();
+                Ok(closed)
             }
 
             async fn recording_ids(
@@ -1098,32 +1161,28 @@ macro_rules! impl_store {
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 
-            async fn daily_stats(&self, since: Timestamp) -> Result<Vec<DailyStat>, StoreError> {
-                // The UTC day is an integer division (timestamps are ms since the epoch, no leap
-                // seconds), so both dialects run the same text.
-                let rows: Vec<DailyStatRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT c.started_at / {day} AS day, c.language, c.disposition, \
+            async fn daily_stats(
+                &self,
+                since: Timestamp,
+                zone: &$crate::Zone,
+            ) -> Result<Vec<DailyStat>, StoreError> {
+                // Counted by UTC quarter hour in SQL (an integer division: timestamps are ms
+                // since the epoch, so both dialects run the same text), summed into the zone's
+                // days here.
+                let rows: Vec<$crate::sql::QuarterStatRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT c.started_at / {quarter} AS quarter, c.language, c.disposition, \
                      COUNT(*) AS calls, COUNT(c.queue_wait_ms) AS queue_wait_count, \
                      CAST(COALESCE(SUM(c.queue_wait_ms), 0) AS BIGINT) AS queue_wait_ms_sum, \
                      CAST(COALESCE(MAX(c.queue_wait_ms), 0) AS BIGINT) AS queue_wait_ms_max \
                      FROM calls c WHERE c.started_at >= $1 \
-                     GROUP BY c.started_at / {day}, c.language, c.disposition",
-                    day = $crate::sql::DAY_MS,
+                     GROUP BY c.started_at / {quarter}, c.language, c.disposition",
+                    quarter = $crate::Zone::QUARTER_MS,
                 )))
                 .bind(since)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
-                let mut stats: Vec<DailyStat> = rows.into_iter().map(DailyStat::from).collect();
-                // NULLs sort first in SQLite and last in PostgreSQL: sort here.
-                stats.sort_by(|a, b| {
-                    (&a.day, &a.language, a.disposition.map(|d| d.as_str())).cmp(&(
-                        &b.day,
-                        &b.language,
-                        b.disposition.map(|d| d.as_str()),
-                    ))
-                });
-                Ok(stats)
+                Ok($crate::sql::daily_from_quarters(rows, zone))
             }
 
             async fn list_call_notes(&self, call_id: &str) -> Result<Vec<CallNote>, StoreError> {

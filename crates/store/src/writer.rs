@@ -314,6 +314,17 @@ impl WriterHandle {
         self.submit(Write::AppendAudit(entry));
     }
 
+    /// Queues the close of the calls a stopped run of `node` left open (see
+    /// [`Write::CloseInterrupted`]). Queued after the repaired recordings and their events, it
+    /// is applied after them, so their times count as the calls' last traces.
+    pub fn close_interrupted(&self, node: Option<&str>, before: Timestamp, detail: &str) {
+        self.submit(Write::CloseInterrupted {
+            node: node.map(str::to_owned),
+            before,
+            detail: detail.to_owned(),
+        });
+    }
+
     /// Queued, spooled, rejected and committed counts.
     pub fn backlog(&self) -> Backlog {
         let c = &self.shared.counters;

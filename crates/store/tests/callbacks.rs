@@ -28,6 +28,7 @@ async fn call(s: &dyn CallStore) -> (String, String) {
             trunk_source: None,
             called_number: Some("1818".into()),
             caller: Caller::Pseudonym("cd".repeat(32)),
+            node: None,
         })
         .await
         .unwrap();
@@ -247,6 +248,7 @@ async fn the_writer_says_when_a_callback_is_safe() {
         trunk_source: None,
         called_number: None,
         caller: Caller::Absent,
+        node: None,
     });
     let good = callback(&call_id, 0);
     assert!(h.insert_callback(good.clone()).await.unwrap());

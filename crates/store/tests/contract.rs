@@ -10,7 +10,7 @@ use hotline_store::{
     AuditFilter, Backend, CallFilter, CallStore, CallUpdate, Caller, DailyStat, Disposition,
     Envelope, NewApiToken, NewAuditEntry, NewCall, NewCallEvent, NewCallNote, NewRecording,
     NewSession, NewUser, RecordingFilter, RecordingKind, RecordingStatus, RecordingUpdate, Role,
-    StoreError, Timestamp, TokenHash, UserUpdate, Write, new_id,
+    StoreError, Timestamp, TokenHash, UserUpdate, Write, Zone, new_id,
 };
 
 const T0: i64 = 1_793_536_496_000; // 2026-11-01T12:34:56Z
@@ -28,6 +28,7 @@ fn new_call(id: &str, sip_call_id: &str, started: Timestamp) -> NewCall {
         trunk_source: Some("192.0.2.10:5060".into()),
         called_number: Some("1818".into()),
         caller: Caller::Pseudonym("ab".repeat(32)),
+        node: None,
     }
 }
 
@@ -1042,6 +1043,7 @@ mod cases {
         for (id, t) in [("m0", 0), ("m1", 1000), ("m2", 2000), ("m3", 3000)] {
             s.insert_call(&NewCall {
                 caller: p1.clone(),
+                node: None,
                 ..new_call(id, &format!("sip-{id}"), at(t))
             })
             .await
@@ -1125,7 +1127,7 @@ mod cases {
         );
     }
 
-    pub(crate) async fn daily_stats_by_utc_day_language_and_disposition(
+    pub(crate) async fn daily_stats_by_local_day_language_and_disposition(
         s: Arc<dyn CallStore>,
         _: Backend,
     ) {
@@ -1212,7 +1214,7 @@ mod cases {
             queue_wait_ms_sum: waits.1,
             queue_wait_ms_max: waits.2,
         };
-        let got = s.daily_stats(at(-13 * hour)).await.unwrap();
+        let got = s.daily_stats(at(-13 * hour), &Zone::utc()).await.unwrap();
         assert_eq!(
             got,
             [
@@ -1254,7 +1256,30 @@ mod cases {
                 ),
             ]
         );
-        assert!(s.daily_stats(at(13 * hour)).await.unwrap().is_empty());
+        assert!(
+            s.daily_stats(at(13 * hour), &Zone::utc())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // On Lima's clock (UTC−5) s8, 19:34 on Nov 1 there, is Nov 1's: the day no longer
+        // turns over at 19:00.
+        let lima = s.daily_stats(at(-13 * hour), &Zone::lima()).await.unwrap();
+        let day_of = |language: Option<&str>, disposition| {
+            lima.iter()
+                .filter(|r| r.language.as_deref() == language && r.disposition == disposition)
+                .map(|r| (r.day.as_str(), r.calls))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            day_of(Some("qu"), Some(Disposition::Operator)),
+            [("2026-11-01", 1)]
+        );
+        assert_eq!(
+            day_of(Some("es"), Some(Disposition::Operator)),
+            [("2026-10-31", 1), ("2026-11-01", 3)]
+        );
+        assert_eq!(lima.iter().map(|r| r.calls).sum::<u64>(), 8);
     }
 
     pub(crate) async fn audit_search_by_action_text_and_time(s: Arc<dyn CallStore>, _: Backend) {
@@ -1352,6 +1377,129 @@ mod cases {
             .await,
             ["status: referred, 50% done"]
         );
+    }
+
+    pub(crate) async fn close_interrupted_closes_only_the_stopped_run_s_open_calls(
+        s: Arc<dyn CallStore>,
+        _: Backend,
+    ) {
+        let sec = 1000;
+        let insert = |id: &'static str, started: i64, node: Option<&str>| NewCall {
+            node: node.map(str::to_owned),
+            ..new_call(id, &format!("sip-{id}"), at(started))
+        };
+        let event = |call: &str, t: i64, kind: &str| {
+            env(Write::AddCallEvent(NewCallEvent {
+                id: new_id(),
+                call_id: call.into(),
+                at: at(t),
+                kind: kind.into(),
+                detail: String::new(),
+            }))
+        };
+        let mut ops = vec![
+            // Open, last trace 5 s in (a repaired message).
+            env(Write::InsertCall(insert("open", 0, None))),
+            event("open", sec, "node"),
+            event("open", 5 * sec, "recording-repaired"),
+            // Open, nothing but its start.
+            env(Write::InsertCall(insert("bare", sec, None))),
+            // Open, with an outcome already: kept.
+            env(Write::InsertCall(insert("told", 2 * sec, None))),
+            // Another node's open call, an ended one, and one of the new run.
+            env(Write::InsertCall(insert("other", 0, Some("n1")))),
+            env(Write::InsertCall(insert("ended", 0, None))),
+            env(Write::InsertCall(insert("new", 60 * sec, None))),
+        ];
+        ops.push(env(Write::UpdateCall {
+            id: "told".into(),
+            update: CallUpdate {
+                disposition: Some(Disposition::Message),
+                ..Default::default()
+            },
+        }));
+        ops.push(env(Write::UpdateCall {
+            id: "ended".into(),
+            update: CallUpdate {
+                ended_at: Some(at(3 * sec)),
+                disposition: Some(Disposition::Abandoned),
+                ..Default::default()
+            },
+        }));
+        s.apply_batch(&ops, at(0)).await.unwrap();
+        let close = |node: Option<&str>| {
+            env(Write::CloseInterrupted {
+                node: node.map(str::to_owned),
+                before: at(30 * sec),
+                detail: "stopped".into(),
+            })
+        };
+        s.apply_batch(&[close(None)], at(30 * sec)).await.unwrap();
+        let end = |id: &'static str| {
+            let s = s.clone();
+            async move {
+                let d = s.get_call(id).await.unwrap().unwrap();
+                let interrupted: Vec<_> = d
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == "interrupted")
+                    .map(|e| (e.at, e.detail.clone()))
+                    .collect();
+                (d.call.ended_at, d.call.disposition, interrupted)
+            }
+        };
+        let stopped = |t: i64| vec![(at(t), "stopped".to_owned())];
+        assert_eq!(
+            end("open").await,
+            (
+                Some(at(5 * sec)),
+                Some(Disposition::Interrupted),
+                stopped(5 * sec)
+            )
+        );
+        assert_eq!(
+            end("bare").await,
+            (Some(at(sec)), Some(Disposition::Interrupted), stopped(sec))
+        );
+        assert_eq!(
+            end("told").await,
+            (
+                Some(at(2 * sec)),
+                Some(Disposition::Message),
+                stopped(2 * sec)
+            )
+        );
+        assert_eq!(end("other").await, (None, None, vec![]));
+        assert_eq!(
+            end("ended").await,
+            (Some(at(3 * sec)), Some(Disposition::Abandoned), vec![])
+        );
+        assert_eq!(end("new").await, (None, None, vec![]));
+        // Again (a replayed spool, a second start): nothing more, no second event.
+        s.apply_batch(&[close(None)], at(31 * sec)).await.unwrap();
+        assert_eq!(end("open").await.2, stopped(5 * sec));
+        // The other node's, closed by its own restart or an adoption.
+        s.apply_batch(&[close(Some("n1"))], at(32 * sec))
+            .await
+            .unwrap();
+        assert_eq!(
+            end("other").await,
+            (Some(at(0)), Some(Disposition::Interrupted), stopped(0))
+        );
+        assert_eq!(end("new").await, (None, None, vec![]));
+        // The interrupted calls are not "in progress" for the board: they have an end.
+        let open = s
+            .list_calls(&CallFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.ended_at.is_none())
+            .map(|c| c.id)
+            .collect::<Vec<_>>();
+        assert_eq!(open, ["new"]);
     }
 
     pub(crate) async fn apply_batch_is_atomic_and_exactly_once(s: Arc<dyn CallStore>, _: Backend) {
@@ -1548,9 +1696,10 @@ contract!(
     list_calls_since_and_ended,
     count_calls_by_caller_counts_earlier_calls_of_the_same_caller,
     marks_and_answers_round_trip_and_silent_calls_are_counted,
-    daily_stats_by_utc_day_language_and_disposition,
+    daily_stats_by_local_day_language_and_disposition,
     audit_search_by_action_text_and_time,
     apply_batch_is_atomic_and_exactly_once,
+    close_interrupted_closes_only_the_stopped_run_s_open_calls,
     reference_reservations,
     limits_are_clamped,
 );

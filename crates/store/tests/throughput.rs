@@ -39,6 +39,7 @@ async fn group_commit(name: &str, store: Arc<dyn CallStore>, channel_capacity: u
             trunk_source: None,
             called_number: None,
             caller: Caller::Pseudonym("00".repeat(32)),
+            node: None,
         });
         for e in 0..EVENTS_PER_CALL {
             h.add_call_event(&id, Timestamp::now(), "event", &format!("{e}"));
@@ -70,6 +71,7 @@ async fn one_per_transaction(name: &str, store: Arc<dyn CallStore>) {
             trunk_source: None,
             called_number: None,
             caller: Caller::Absent,
+            node: None,
         })
         .await
         .unwrap();

@@ -43,6 +43,7 @@ fn simulate_call(h: &WriterHandle, i: usize) -> String {
         trunk_source: Some("192.0.2.1:5060".into()),
         called_number: Some("1818".into()),
         caller: Caller::Pseudonym(format!("{i:064}")),
+        node: None,
     });
     h.add_call_event(&id, t.add_millis(10), "answered", "");
     h.add_call_event(&id, t.add_millis(20), "digit", "2");

@@ -119,10 +119,9 @@ fn lang_options(checked: &[String]) -> Vec<LangOption> {
         .collect()
 }
 
-/// `2026-11-01 12:34 UTC`.
-fn short_time(t: hotline_store::Timestamp) -> String {
-    let s = t.to_rfc3339();
-    format!("{} {} UTC", &s[..10], &s[11..16])
+/// `2026-11-01 07:34` in the hotline's time zone.
+fn short_time(zone: &hotline_store::Zone, t: hotline_store::Timestamp) -> String {
+    zone.minute_text(t)
 }
 
 /// A user as the list shows them.
@@ -138,14 +137,14 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn of(u: &User) -> UserRow {
+    fn of(zone: &hotline_store::Zone, u: &User) -> UserRow {
         UserRow {
             name: u.name.clone(),
             href: user_path(&u.name),
             role: u.role,
             languages: u.languages.join(", "),
             disabled: u.disabled,
-            created: short_time(u.created_at),
+            created: short_time(zone, u.created_at),
         }
     }
 }
@@ -181,7 +180,7 @@ async fn users_page(
     };
     Ok(UsersPage {
         layout: user.layout("admin.users_title"),
-        users: users.iter().map(UserRow::of).collect(),
+        users: users.iter().map(|u| UserRow::of(&user.zone, u)).collect(),
         message,
         name,
         roles: role_options(role.unwrap_or(Role::Operator)),
@@ -504,7 +503,7 @@ async fn user_page(
         message,
         path: user_path(&row.name),
         disabled: row.disabled,
-        created: short_time(row.created_at),
+        created: short_time(&user.zone, row.created_at),
         sip: row.sip_ha1_md5.is_some() || row.sip_ha1_sha256.is_some(),
         roles: role_options(row.role),
         langs: lang_options(&row.languages),
@@ -515,7 +514,7 @@ async fn user_page(
                 hash: t.hash.as_str().to_owned(),
                 short: t.hash.as_str().chars().take(12).collect(),
                 label: t.label.clone(),
-                created: short_time(t.created_at),
+                created: short_time(&user.zone, t.created_at),
             })
             .collect(),
         own: row.name == user.name,
@@ -1045,10 +1044,11 @@ mod tests {
     #[test]
     fn times_and_languages() {
         assert_eq!(
-            short_time(hotline_store::Timestamp::from_unix_millis(
-                1_793_536_496_000
-            )),
-            "2026-11-01 12:34 UTC"
+            short_time(
+                &hotline_store::Zone::lima(),
+                hotline_store::Timestamp::from_unix_millis(1_793_536_496_000)
+            ),
+            "2026-11-01 07:34"
         );
         assert_eq!(languages_of(true, true), ["es", "qu"]);
         assert_eq!(

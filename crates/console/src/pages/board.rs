@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use hotline_store::{Call, CallFilter, Disposition, MAX_LIMIT, StoreError};
+use hotline_store::{Call, CallFilter, Disposition, MAX_LIMIT, StoreError, Zone};
 
 use super::charts::{self, Chart, Mode, Series};
 use super::i18n::{Lang, t};
@@ -105,7 +105,10 @@ struct Count {
 /// One of today's calls.
 #[derive(Debug)]
 struct CallRow {
+    /// RFC 3339 UTC (for `<time datetime>`).
     started: String,
+    /// In the hotline's time zone.
+    started_text: String,
     reference: String,
     lang_key: &'static str,
     outcome_key: &'static str,
@@ -119,6 +122,8 @@ struct CallRow {
 #[template(path = "board_today.html")]
 struct TodayPart {
     lang: Lang,
+    /// The hotline's time zone, whose day "today" is.
+    zone: String,
     problem: Option<&'static str>,
     total: usize,
     /// The list hit its limit: "at least".
@@ -142,11 +147,12 @@ fn outcome_key(d: Option<Disposition>) -> (&'static str, &'static str) {
         Some(Disposition::Abandoned) => ("abandoned", "board.out.abandoned"),
         Some(Disposition::Rejected) => ("rejected", "board.out.rejected"),
         Some(Disposition::Failed) => ("failed", "board.out.failed"),
+        Some(Disposition::Interrupted) => ("interrupted", "board.out.interrupted"),
         None => ("ongoing", "board.out.ongoing"),
     }
 }
 
-fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
+fn today_part(lang: Lang, zone: &Zone, calls: Result<Vec<Call>, StoreError>) -> String {
     let calls = match calls {
         Ok(c) => c,
         Err(e) => {
@@ -158,6 +164,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
             };
             return render(&TodayPart {
                 lang,
+                zone: zone.name().to_owned(),
                 problem: Some(key),
                 total: 0,
                 capped: false,
@@ -173,6 +180,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
         Some(Disposition::Abandoned),
         Some(Disposition::Rejected),
         Some(Disposition::Failed),
+        Some(Disposition::Interrupted),
         None,
     ]
     .into_iter()
@@ -204,6 +212,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
         .take(LATEST)
         .map(|c| CallRow {
             started: c.started_at.to_rfc3339(),
+            started_text: zone.minute_text(c.started_at),
             reference: c.reference.clone(),
             lang_key: lang_key(c.language.as_deref()),
             outcome_key: outcome_key(c.disposition).1,
@@ -213,6 +222,7 @@ fn today_part(lang: Lang, calls: Result<Vec<Call>, StoreError>) -> String {
         .collect();
     render(&TodayPart {
         lang,
+        zone: zone.name().to_owned(),
         problem: None,
         total: calls.len(),
         capped: calls.len() >= MAX_LIMIT as usize,
@@ -226,7 +236,7 @@ async fn today_calls(state: &AppState) -> Result<Vec<Call>, StoreError> {
     state
         .store()
         .list_calls(&CallFilter {
-            started_since: Some(charts::start_of_day(state.now())),
+            started_since: Some(state.zone().start_of_day(state.now())),
             limit: MAX_LIMIT,
             ..CallFilter::default()
         })
@@ -258,7 +268,7 @@ impl LiveSource for Board {
         let today = match &self.today {
             Some(html) if !self.tick.is_multiple_of(TODAY_REFRESH_TICKS) => html.clone(),
             _ => {
-                let html = today_part(self.lang, today_calls(state).await);
+                let html = today_part(self.lang, state.zone(), today_calls(state).await);
                 self.today = Some(html.clone());
                 html
             }
@@ -271,9 +281,10 @@ impl LiveSource for Board {
 
 /// The three charts of the last [`CHART_DAYS`] days, or the key of why not.
 async fn chart_svgs(state: &AppState, lang: Lang) -> Result<Vec<String>, &'static str> {
-    let days = charts::days_ending(state.now(), CHART_DAYS);
-    let since = charts::start_of_day(state.now()).add_millis(-(CHART_DAYS as i64 - 1) * 86_400_000);
-    let stats = state.store().daily_stats(since).await.map_err(|e| {
+    let zone = state.zone();
+    let days = zone.days_ending(state.now(), CHART_DAYS);
+    let since = zone.start_of_days_before(state.now(), CHART_DAYS - 1);
+    let stats = state.store().daily_stats(since, zone).await.map_err(|e| {
         if e.is_transient() {
             "board.charts_unavailable"
         } else {
@@ -425,11 +436,7 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("board.operators", "Operadores", "Operators"),
     ("board.name", "Nombre", "Name"),
     ("board.no_operators", "Ningún operador.", "No operators."),
-    (
-        "board.today",
-        "Llamadas de hoy (UTC)",
-        "Today's calls (UTC)",
-    ),
+    ("board.today", "Llamadas de hoy", "Today's calls"),
     ("board.total", "En total", "In all"),
     ("board.at_least", "al menos", "at least"),
     ("board.latest", "Las últimas", "The latest"),
@@ -452,6 +459,7 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("board.out.abandoned", "Colgó", "Abandoned"),
     ("board.out.rejected", "Rechazada", "Rejected"),
     ("board.out.failed", "Falló", "Failed"),
+    ("board.out.interrupted", "Interrumpida", "Interrupted"),
     ("board.out.ongoing", "En curso", "In progress"),
     ("board.out.other", "Otro", "Other"),
     ("board.marked", "Marcadas", "Marked"),
@@ -460,8 +468,8 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("board.charts", "Últimos 30 días", "Last 30 days"),
     (
         "board.charts_hint",
-        "Días en UTC. Se actualizan al recargar la página.",
-        "Days in UTC. Updated when the page is reloaded.",
+        "Días en la hora de la línea; se actualizan al recargar la página. Zona horaria:",
+        "Days in the hotline's time; updated when the page is reloaded. Time zone:",
     ),
     (
         "board.charts_unavailable",
@@ -503,7 +511,7 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
         "Barra ancha: espera más larga del día; barra estrecha: espera media, en segundos.",
         "Wide bar: the day's longest wait; narrow bar: the average wait, in seconds.",
     ),
-    ("board.axis_day", "Día (UTC)", "Day (UTC)"),
+    ("board.axis_day", "Día", "Day"),
     ("board.axis_calls", "Llamadas", "Calls"),
     ("board.axis_seconds", "Segundos", "Seconds"),
     ("board.wait_max", "Máxima", "Longest"),

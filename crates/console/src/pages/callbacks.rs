@@ -7,7 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use hotline_store::{Role, Timestamp};
+use hotline_store::Role;
 
 use super::i18n::{Lang, t};
 use super::layout::failure;
@@ -61,7 +61,7 @@ pub(super) async fn part(state: &AppState, lang: Lang, role: Role, csrf_input: S
                     lang_key: lang_key(c.language.as_deref()),
                     window: c.window,
                     attempts: c.attempts,
-                    next_at: lima(c.next_at),
+                    next_at: state.zone().minute_text(c.next_at),
                     placing: c.state == hotline_store::CallbackState::Placing,
                 })
                 .collect(),
@@ -79,12 +79,6 @@ pub(super) async fn part(state: &AppState, lang: Lang, role: Role, csrf_input: S
         csrf_input,
         unavailable,
     })
-}
-
-/// `YYYY-MM-DD HH:MM` in Lima time (UTC−5, no DST).
-fn lima(at: Timestamp) -> String {
-    let shifted = Timestamp::from_unix_millis(at.unix_millis() - 5 * 3_600_000).to_rfc3339();
-    shifted.get(..16).unwrap_or(&shifted).replace('T', " ")
 }
 
 async fn cancel(

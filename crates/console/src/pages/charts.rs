@@ -7,12 +7,12 @@
 //! value (a tooltip on a laptop). The output depends only on the input: no randomness, fixed
 //! number formatting, so tests compare heights.
 //!
-//! [`days_ending`] gives the consecutive UTC days a chart covers; [`from_stats`] turns the
-//! store's [`DailyStat`] rows into the three charts' series.
+//! The days a chart covers are the hotline's (`hotline_store::Zone::days_ending`);
+//! [`from_stats`] turns the store's [`DailyStat`] rows into the three charts' series.
 
 use std::fmt::Write as _;
 
-use hotline_store::{DailyStat, Disposition, Timestamp};
+use hotline_store::{DailyStat, Disposition};
 
 /// The drawing area: the SVG's `viewBox` is `0 0 WIDTH HEIGHT`; it scales to the page width.
 pub(crate) const WIDTH: f64 = 640.0;
@@ -77,28 +77,6 @@ pub(crate) fn nice_max(v: f64) -> f64 {
         }
     }
     unit * 10.0
-}
-
-/// The `n` UTC days (`YYYY-MM-DD`) ending with the day of `now`, oldest first.
-pub(crate) fn days_ending(now: Timestamp, n: usize) -> Vec<String> {
-    let today = start_of_day(now).unix_millis();
-    (0..n)
-        .rev()
-        .map(|i| day_of(Timestamp::from_unix_millis(today - i as i64 * DAY_MS)))
-        .collect()
-}
-
-const DAY_MS: i64 = 86_400_000;
-
-/// Midnight UTC of `t`'s day.
-pub(crate) fn start_of_day(t: Timestamp) -> Timestamp {
-    Timestamp::from_unix_millis(t.unix_millis().div_euclid(DAY_MS) * DAY_MS)
-}
-
-fn day_of(t: Timestamp) -> String {
-    let mut s = t.to_rfc3339();
-    s.truncate(10);
-    s
 }
 
 fn escape(s: &str) -> String {
@@ -349,18 +327,6 @@ mod tests {
     }
 
     #[test]
-    fn days_are_consecutive_and_end_today() {
-        // 2026-11-01T12:34:56Z
-        let now = Timestamp::from_unix_millis(1_793_536_496_000);
-        let days = days_ending(now, 30);
-        assert_eq!(days.len(), 30);
-        assert_eq!(days[29], "2026-11-01");
-        assert_eq!(days[28], "2026-10-31");
-        assert_eq!(days[0], "2026-10-03");
-        assert_eq!(start_of_day(now).to_rfc3339(), "2026-11-01T00:00:00.000Z");
-    }
-
-    #[test]
     fn stats_become_series() {
         let days = vec!["2026-10-31".to_owned(), "2026-11-01".to_owned()];
         let stats = vec![
@@ -414,7 +380,7 @@ mod tests {
             id: "t",
             title: "Calls <per> day".into(),
             desc: "Calls per day by language".into(),
-            x_label: "Day (UTC)".into(),
+            x_label: "Day".into(),
             y_label: "Calls".into(),
             days: vec!["2026-10-31".into(), "2026-11-01".into()],
             series,
@@ -479,7 +445,7 @@ mod tests {
         assert!(svg.contains(r#"<title id="chart-t-title">Calls &lt;per&gt; day</title>"#));
         assert!(svg.contains("<desc id=\"chart-t-desc\">Calls per day by language</desc>"));
         assert!(svg.contains(">Español</text>") && svg.contains(">Quechua</text>"));
-        assert!(svg.contains(">Day (UTC)</text>") && svg.contains(">Calls</text>"));
+        assert!(svg.contains(">Day</text>") && svg.contains(">Calls</text>"));
         assert!(svg.contains("<title>2026-11-01 · Quechua: 4</title>"));
         assert!(svg.contains(">10-31</text>") && svg.contains(">11-01</text>"));
         // Whole grid values for counts: 0, 2, 4, ... 10.

@@ -27,7 +27,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hotline_store::{
     Answer, CallDetail, CallEvent, CallNote, Caller, Disposition, NewAuditEntry, Recording,
-    RecordingKind, RecordingStatus, Timestamp, new_id,
+    RecordingKind, RecordingStatus, Timestamp, Zone, new_id,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -36,7 +36,7 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::super::safety::Earlier;
 use super::super::{PageError, PageUser, audit_view, failure};
-use super::{PERU_OFFSET_MS, missing_call, recording};
+use super::{missing_call, recording};
 use crate::AppState;
 use crate::api::audio::resolve;
 use crate::auth::Identity;
@@ -194,23 +194,24 @@ pub(super) fn build_zip(
     Ok(zip.finish()?.into_inner())
 }
 
-/// The entries' modification time: `at` in Peru time (zip times have no time zone).
-fn zip_time(at: Timestamp) -> zip::DateTime {
-    let s = at.add_millis(PERU_OFFSET_MS).to_rfc3339();
-    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|v| v.parse::<u16>().ok());
-    (|| {
-        let to8 = |v: u16| u8::try_from(v).ok();
-        zip::DateTime::from_date_and_time(
-            n(0..4)?,
-            to8(n(5..7)?)?,
-            to8(n(8..10)?)?,
-            to8(n(11..13)?)?,
-            to8(n(14..16)?)?,
-            to8(n(17..19)?)?,
-        )
+/// The entries' modification time: `at` in the hotline's time zone (zip times have none).
+fn zip_time(zone: &Zone, at: Timestamp) -> zip::DateTime {
+    let (y, mo, d, h, mi, sec) = zone.civil(at);
+    let u8_of = |v: i8| u8::try_from(v).unwrap_or(0);
+    u16::try_from(y)
         .ok()
-    })()
-    .unwrap_or_default()
+        .and_then(|y| {
+            zip::DateTime::from_date_and_time(
+                y,
+                u8_of(mo),
+                u8_of(d),
+                u8_of(h),
+                u8_of(mi),
+                u8_of(sec),
+            )
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// `call.json`, `events.json`, `notes.json`.
@@ -339,7 +340,7 @@ pub(super) async fn export(
     };
     let wav_name = format!("recording-{}.wav", rec.id);
     let expected = rec.sha256.clone();
-    let modified = zip_time(now);
+    let modified = zip_time(&user.zone, now);
     let file_path = path.clone();
     let built = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ExportError> {
         let file = File::open(&file_path)?;
@@ -472,7 +473,7 @@ mod tests {
         assert_eq!(file_name("123456", "01ABC"), "caso-123456-01ABC.zip");
         assert_eq!(file_name("12\"3", "a/b"), "caso-123-ab.zip");
         let t = Timestamp::parse_rfc3339("2026-11-01T12:34:56Z").unwrap();
-        let d = zip_time(t);
+        let d = zip_time(&Zone::lima(), t);
         assert_eq!(
             (d.year(), d.month(), d.day(), d.hour(), d.minute()),
             (2026, 11, 1, 7, 34)

@@ -119,6 +119,9 @@ pub(crate) struct Layout {
     pub(crate) user: Option<LayoutUser>,
     /// This page's path and query (where the language switch comes back to).
     pub(crate) here: String,
+    /// The hotline's time zone (IANA name) the page's script shows `<time data-local>` in;
+    /// empty on pages that show no time (the browser's zone then).
+    pub(crate) zone: String,
 }
 
 /// A navigation link.
@@ -299,6 +302,7 @@ pub(crate) fn finish(response: Response, here: &Here, who: Option<&SignedIn>) ->
                 csrf: s.csrf.clone(),
             }),
             here: here.path.clone(),
+            zone: String::new(),
         },
         status: parts.status.as_u16(),
         message: key,
@@ -343,6 +347,7 @@ mod tests {
                 csrf: "c".into(),
             }),
             here: "/me?x=1".into(),
+            zone: String::new(),
         };
         let hrefs = |role| -> Vec<&str> { layout(role).nav().iter().map(|l| l.href).collect() };
         assert_eq!(hrefs(Role::Operator), ["/operator", "/me"]);

@@ -114,6 +114,8 @@ pub(crate) struct PageUser {
     /// The client's address, for audit lines.
     #[allow(dead_code, reason = "read by audit_view, for the recordings pages")]
     pub(crate) source: String,
+    /// The hotline's time zone: the days and times the pages show.
+    pub(crate) zone: hotline_store::Zone,
 }
 
 impl PageUser {
@@ -137,6 +139,7 @@ impl PageUser {
                 csrf: self.csrf.clone(),
             }),
             here: self.here.clone(),
+            zone: self.zone.name().to_owned(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl FromRequestParts<AppState> for PageUser {
             csrf: s.csrf,
             here,
             source,
+            zone: state.zone().clone(),
         })
     }
 }

@@ -262,7 +262,10 @@ fn status_key(s: OperatorStatus) -> &'static str {
 #[derive(Debug)]
 struct NoteRow {
     author: String,
+    /// RFC 3339 UTC (for `<time datetime>`).
     at: String,
+    /// In the hotline's time zone.
+    at_text: String,
     text: String,
 }
 
@@ -508,6 +511,7 @@ async fn call_view(
         .map(|n| NoteRow {
             author: n.author,
             at: n.at.to_rfc3339(),
+            at_text: state.zone().minute_text(n.at),
             text: n.text,
         })
         .collect();

@@ -33,7 +33,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hotline_store::{
     AuditEntry, AuditFilter, CallEvent, CallNote, Caller, Disposition, Recording, RecordingFilter,
-    RecordingKind, RecordingStatus, Timestamp,
+    RecordingKind, RecordingStatus, Timestamp, Zone,
 };
 use serde::Deserialize;
 
@@ -66,10 +66,6 @@ const EXPORT_ROUTE: &str = "/recordings/{id}/export.zip";
 const PAGE: usize = 50;
 /// Lines on a page of the audit log.
 const AUDIT_PAGE: usize = 100;
-/// Peru's offset from UTC (no daylight saving since 1994): the filters' days are Peru's.
-const PERU_OFFSET: &str = "-05:00";
-const PERU_OFFSET_MS: i64 = -5 * 3600 * 1000;
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Longest user, action or text accepted in the audit search.
 const MAX_SEARCH: usize = 200;
 
@@ -89,7 +85,7 @@ const KNOWN_ACTIONS: &[&str] = &[
 // What several pages show.
 
 /// A time as the pages write it: `iso` for `<time datetime>` (the script shows it in the
-/// browser's time zone), `text` in Peru time for a page read without the script.
+/// hotline's time zone), `text` in that zone for a page read without the script.
 #[derive(Debug, Clone)]
 struct When {
     iso: String,
@@ -97,18 +93,12 @@ struct When {
 }
 
 impl When {
-    fn of(at: Timestamp) -> When {
+    fn of(zone: &Zone, at: Timestamp) -> When {
         When {
             iso: at.to_rfc3339(),
-            text: peru_text(at),
+            text: zone.minute_text(at),
         }
     }
-}
-
-/// `2026-11-01 07:34` (Peru time).
-fn peru_text(at: Timestamp) -> String {
-    let s = at.add_millis(PERU_OFFSET_MS).to_rfc3339();
-    s.get(..16).unwrap_or(&s).replacen('T', " ", 1)
 }
 
 /// `m:ss`, or `h:mm:ss` from an hour up: whole seconds as players count them (a moment under a
@@ -159,6 +149,7 @@ fn disposition_key(d: Disposition) -> &'static str {
         Disposition::Abandoned => "recording.disp.abandoned",
         Disposition::Rejected => "recording.disp.rejected",
         Disposition::Failed => "recording.disp.failed",
+        Disposition::Interrupted => "recording.disp.interrupted",
     }
 }
 
@@ -214,8 +205,8 @@ fn parse_opt<T: FromStr>(s: &str) -> Result<Option<T>, PageError> {
     s.parse().map(Some).map_err(|_| PageError::BadRequest)
 }
 
-/// The start of a day typed as `YYYY-MM-DD` (Peru time); empty: none.
-fn day_start(s: &str) -> Result<Option<Timestamp>, PageError> {
+/// A day typed as `YYYY-MM-DD` (the hotline's), checked; empty: none.
+fn day_typed(s: &str) -> Result<Option<&str>, PageError> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
@@ -230,19 +221,26 @@ fn day_start(s: &str) -> Result<Option<Timestamp>, PageError> {
     if !shape {
         return Err(PageError::BadRequest);
     }
-    Timestamp::parse_rfc3339(&format!("{s}T00:00:00{PERU_OFFSET}"))
-        .map(Some)
-        .map_err(|_| PageError::BadRequest)
+    // Shape and calendar (no 30 February).
+    Timestamp::parse_rfc3339(&format!("{s}T00:00:00Z")).map_err(|_| PageError::BadRequest)?;
+    Ok(Some(s))
 }
 
-/// `from`/`to` days (both included) and a paging cursor as a `[since, until)` window.
+/// `from`/`to` days of `zone` (both included) and a paging cursor as a `[since, until)`
+/// window.
 fn window(
+    zone: &Zone,
     from: &str,
     to: &str,
     before: Option<i64>,
 ) -> Result<(Option<Timestamp>, Option<Timestamp>), PageError> {
-    let since = day_start(from)?;
-    let to_end = day_start(to)?.map(|t| t.add_millis(DAY_MS));
+    let bad = |t: Option<Timestamp>| t.ok_or(PageError::BadRequest);
+    let since = day_typed(from)?
+        .map(|d| bad(zone.start_of_date(d)))
+        .transpose()?;
+    let to_end = day_typed(to)?
+        .map(|d| bad(zone.end_of_date(d)))
+        .transpose()?;
     let before = before.map(Timestamp::from_unix_millis);
     let until = match (to_end, before) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -360,7 +358,7 @@ async fn inbox(
     {
         return Err(PageError::BadRequest);
     }
-    let (since, until) = window(&q.from, &q.to, q.before)?;
+    let (since, until) = window(&user.zone, &q.from, &q.to, q.before)?;
     let before = q.before.map(|b| b.to_string()).unwrap_or_default();
     let filters = [
         ("status", q.status.trim()),
@@ -410,7 +408,7 @@ async fn inbox(
         }
         rows.push(InboxRow {
             reference: references[&r.call_id].clone(),
-            created: When::of(r.created_at),
+            created: When::of(&user.zone, r.created_at),
             kind: t(user.lang, kind_key(r.kind)).to_owned(),
             language: language_name(user.lang, r.language.as_deref()),
             duration: duration_text(r.duration_ms),
@@ -479,11 +477,11 @@ impl Field {
     }
 
     /// A time, `—` when there is none.
-    fn time(id: &'static str, label: &'static str, at: Option<Timestamp>) -> Field {
+    fn time(zone: &Zone, id: &'static str, label: &'static str, at: Option<Timestamp>) -> Field {
         Field {
             id,
             label,
-            value: at.map_or_else(|| "—".to_owned(), peru_text),
+            value: at.map_or_else(|| "—".to_owned(), |t| zone.minute_text(t)),
             iso: at.map(Timestamp::to_rfc3339),
         }
     }
@@ -628,9 +626,19 @@ async fn show(
             "recording.operator",
             call.operator.clone().unwrap_or_else(none),
         ),
-        Field::time("started", "recording.started", Some(call.started_at)),
-        Field::time("answered", "recording.answered", call.answered_at),
-        Field::time("ended", "recording.ended", call.ended_at),
+        Field::time(
+            &user.zone,
+            "started",
+            "recording.started",
+            Some(call.started_at),
+        ),
+        Field::time(
+            &user.zone,
+            "answered",
+            "recording.answered",
+            call.answered_at,
+        ),
+        Field::time(&user.zone, "ended", "recording.ended", call.ended_at),
         Field::new(
             "call-duration",
             "recording.call_duration",
@@ -645,7 +653,7 @@ async fn show(
         reference: call.reference.clone(),
         kind: t(lang, kind_key(rec.kind)).to_owned(),
         language: language_name(lang, rec.language.as_deref()),
-        created: When::of(rec.created_at),
+        created: When::of(&user.zone, rec.created_at),
         duration: duration_text(rec.duration_ms),
         duration_ms: rec.duration_ms,
         status: rec.status,
@@ -661,7 +669,7 @@ async fn show(
             .events
             .iter()
             .map(|e: &CallEvent| EventRow {
-                at: When::of(e.at),
+                at: When::of(&user.zone, e.at),
                 kind: e.kind.clone(),
                 word: safety::event_text(lang, &e.kind),
                 detail: e.detail.clone(),
@@ -670,7 +678,7 @@ async fn show(
         case_notes: case_notes
             .into_iter()
             .map(|n: CallNote| NoteRow {
-                at: When::of(n.at),
+                at: When::of(&user.zone, n.at),
                 author: n.author,
                 text: n.text,
             })
@@ -826,7 +834,7 @@ async fn audit(
 ) -> Result<AuditPage, PageError> {
     user.require(Identity::REVIEWERS)?;
     let Query(q) = query.map_err(|_| PageError::BadRequest)?;
-    let (since, until) = window(&q.from, &q.to, q.before)?;
+    let (since, until) = window(&user.zone, &q.from, &q.to, q.before)?;
     let found = state
         .store()
         .list_audit(&AuditFilter {
@@ -843,7 +851,7 @@ async fn audit(
     let rows = found
         .into_iter()
         .map(|e: AuditEntry| AuditRow {
-            at: When::of(e.at),
+            at: When::of(&user.zone, e.at),
             user: e.user.unwrap_or_default(),
             action: e.action,
             recording: e.recording_id,
@@ -893,8 +901,8 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("recordings.to", "Hasta", "To"),
     (
         "recordings.dates_hint",
-        "Días en hora de Perú (UTC−5), ambos incluidos.",
-        "Days in Peru time (UTC−5), both included.",
+        "Días en la hora de la línea, ambos incluidos:",
+        "Days in the hotline's time, both included:",
     ),
     ("recordings.any", "Todos", "Any"),
     ("recordings.filter", "Filtrar", "Filter"),
@@ -1005,6 +1013,11 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("recording.disp.abandoned", "Colgó antes", "Hung up early"),
     ("recording.disp.rejected", "Rechazada", "Rejected"),
     ("recording.disp.failed", "Falló", "Failed"),
+    (
+        "recording.disp.interrupted",
+        "Interrumpida (el servicio se detuvo)",
+        "Interrupted (the service stopped)",
+    ),
     ("recording.events", "Eventos de la llamada", "Call events"),
     ("recording.no_events", "Sin eventos.", "No events."),
     ("recording.event", "Evento", "Event"),
@@ -1140,7 +1153,8 @@ mod tests {
     #[test]
     fn times_and_durations() {
         let t = Timestamp::parse_rfc3339("2026-11-01T12:34:56Z").unwrap();
-        assert_eq!(peru_text(t), "2026-11-01 07:34");
+        assert_eq!(When::of(&Zone::lima(), t).text, "2026-11-01 07:34");
+        assert_eq!(When::of(&Zone::utc(), t).text, "2026-11-01 12:34");
         assert_eq!(duration_text(12_340), "0:12");
         assert_eq!(duration_text(12_999), "0:12");
         assert_eq!(duration_text(400), "0:01");
@@ -1150,20 +1164,21 @@ mod tests {
     }
 
     #[test]
-    fn days_are_peru_days() {
-        let t = day_start("2026-11-01").unwrap().unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-11-01T05:00:00.000Z");
-        assert_eq!(day_start("").unwrap(), None);
+    fn days_are_the_hotline_s_days() {
+        let lima = Zone::lima();
+        let (since, until) = window(&lima, "2026-11-01", "2026-11-01", None).unwrap();
+        assert_eq!(since.unwrap().to_rfc3339(), "2026-11-01T05:00:00.000Z");
+        assert_eq!(until.unwrap().to_rfc3339(), "2026-11-02T05:00:00.000Z");
+        assert_eq!(window(&lima, "", "", None).unwrap(), (None, None));
         for bad in ["2026-13-01", "2026-02-30", "01/11/2026", "2026-1-01", "x"] {
-            assert!(day_start(bad).is_err(), "{bad}");
+            assert!(window(&lima, bad, "", None).is_err(), "{bad}");
+            assert!(window(&lima, "", bad, None).is_err(), "{bad}");
         }
-        let (since, until) = window("2026-11-01", "2026-11-01", None).unwrap();
-        assert_eq!(
-            until.unwrap().unix_millis() - since.unwrap().unix_millis(),
-            DAY_MS
-        );
-        let (_, until) = window("", "2026-11-01", Some(5)).unwrap();
+        let (_, until) = window(&lima, "", "2026-11-01", Some(5)).unwrap();
         assert_eq!(until.unwrap().unix_millis(), 5);
+        // Another zone moves the day.
+        let (since, _) = window(&Zone::utc(), "2026-11-01", "", None).unwrap();
+        assert_eq!(since.unwrap().to_rfc3339(), "2026-11-01T00:00:00.000Z");
     }
 
     #[test]

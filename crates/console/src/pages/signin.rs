@@ -204,6 +204,7 @@ fn page(
             } else {
                 format!("/signin?next={}", super::urlencode(next))
             },
+            zone: String::new(),
         },
         token,
         next: next.to_owned(),

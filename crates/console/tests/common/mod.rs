@@ -406,6 +406,7 @@ async fn call(
             trunk_source: Some("192.0.2.10:5060".into()),
             called_number: Some("1818".into()),
             caller: Caller::Pseudonym("ab".repeat(32)),
+            node: None,
         })
         .await
         .unwrap();

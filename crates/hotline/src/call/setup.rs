@@ -52,6 +52,7 @@ pub(super) async fn answer(
         trunk_source: Some(inc.peer.remote.to_string()),
         called_number: inc.to_user.clone(),
         caller: ctx.storage.privacy.caller(inc.from_user.as_deref()),
+        node: ctx.config.cluster.node().map(str::to_owned),
     });
     let refuse = |why: &str| {
         writer.add_call_event(&row, Timestamp::now(), "rejected", why);

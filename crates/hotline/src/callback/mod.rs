@@ -71,6 +71,7 @@ impl Callbacks {
                 max_attempts: cb.max_attempts,
                 retry_interval: Duration::from_secs(cb.retry_interval_secs),
                 expiry: Duration::from_secs(cb.expiry_secs),
+                zone: config.time_zone.0.clone(),
             },
             config: cb.clone(),
             sealer,

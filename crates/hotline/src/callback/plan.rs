@@ -15,46 +15,45 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Lima is UTC−5 all year (Peru has no daylight saving time).
-pub(crate) const LIMA_OFFSET_MS: i64 = -5 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-const MINUTE_MS: i64 = 60_000;
+use hotline_store::{Timestamp, Zone};
 
-/// A daily window in Lima time, `HH:MM-HH:MM`; one whose end is before its start spans
-/// midnight.
+/// A daily window in the hotline's time zone (`time_zone`, Lima by default), `HH:MM-HH:MM`;
+/// one whose end is before its start spans midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
-    /// Minutes after midnight, Lima time.
+    /// Minutes after local midnight.
     start: u16,
     end: u16,
 }
 
 /// A window that does not read as `HH:MM-HH:MM`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a window: use \"HH:MM-HH:MM\" (Lima time, 24 h), start and end different")]
+#[error(
+    "{0:?} is not a window: use \"HH:MM-HH:MM\" (the hotline's time zone, 24 h), start and end different"
+)]
 pub struct BadWindow(String);
 
 impl Window {
-    /// The opening of this window that contains `now` or comes next: (start, end) in unix ms.
-    pub(crate) fn opening(&self, now: i64) -> (i64, i64) {
-        let local = now + LIMA_OFFSET_MS;
-        let midnight = local.div_euclid(DAY_MS) * DAY_MS - LIMA_OFFSET_MS;
-        let start = i64::from(self.start) * MINUTE_MS;
-        let mut length = (i64::from(self.end) - i64::from(self.start)) * MINUTE_MS;
-        if length <= 0 {
-            length += DAY_MS;
-        }
+    /// The opening of this window that contains `now` or comes next: (start, end) in unix ms,
+    /// on `zone`'s clock (a day with a daylight-saving change has its window a little shorter
+    /// or longer).
+    pub(crate) fn opening(&self, now: i64, zone: &Zone) -> (i64, i64) {
+        let t = Timestamp::from_unix_millis(now);
+        let across_midnight = i64::from(self.end <= self.start);
+        let at = |day: i64| {
+            (
+                zone.at_minute(t, day, self.start).unix_millis(),
+                zone.at_minute(t, day + across_midnight, self.end)
+                    .unix_millis(),
+            )
+        };
         // Yesterday's opening may still be open (a window across midnight), else today's or
-        // tomorrow's.
-        for day in [-1, 0, 1] {
-            let s = midnight + day * DAY_MS + start;
-            if now < s + length {
-                return (s, s + length);
-            }
-        }
-        // Not reached: tomorrow's opening always ends after now.
-        let s = midnight + DAY_MS + start;
-        (s, s + length)
+        // tomorrow's (which always ends after now).
+        [-1, 0]
+            .into_iter()
+            .map(at)
+            .find(|&(_, end)| now < end)
+            .unwrap_or_else(|| at(1))
     }
 }
 
@@ -96,6 +95,8 @@ pub(crate) struct Rules {
     pub(crate) retry_interval: Duration,
     /// How long an `asap` callback stays open.
     pub(crate) expiry: Duration,
+    /// The windows' clock (`time_zone`).
+    pub(crate) zone: Zone,
 }
 
 /// When a new callback is first due and when it expires.
@@ -146,7 +147,7 @@ impl Rules {
                 expires_at: now + millis(self.expiry),
             },
             Some(w) => {
-                let (start, end) = w.opening(now);
+                let (start, end) = w.opening(now, &self.zone);
                 Booking {
                     next_at: start.max(now),
                     expires_at: end,
@@ -211,6 +212,7 @@ mod tests {
             max_attempts: 3,
             retry_interval: Duration::from_secs(600),
             expiry: Duration::from_secs(86_400),
+            zone: Zone::lima(),
         }
     }
 
@@ -232,21 +234,25 @@ mod tests {
     }
 
     #[test]
-    fn an_opening_is_in_lima_time_today_or_tomorrow() {
+    fn an_opening_is_in_the_hotline_s_time_today_or_tomorrow() {
+        let lima = Zone::lima();
         // At 19:00 Lima: the morning window opens tomorrow 09:00 Lima = 14:00Z.
         let morning: Window = "09:00-12:00".parse().unwrap();
-        assert_eq!(morning.opening(T), (T + 14 * H, T + 17 * H));
+        assert_eq!(morning.opening(T, &lima), (T + 14 * H, T + 17 * H));
         // Inside the evening window (18:00-21:00 Lima): the current one, until 02:00Z.
         let evening: Window = "18:00-21:00".parse().unwrap();
-        assert_eq!(evening.opening(T), (T - H, T + 2 * H));
+        assert_eq!(evening.opening(T, &lima), (T - H, T + 2 * H));
         // Across midnight (22:00-07:00 Lima), at 23:30 Lima: the one that began at 22:00.
         let night: Window = "22:00-07:00".parse().unwrap();
         let at = T + 4 * H + H / 2;
-        assert_eq!(night.opening(at), (T + 3 * H, T + 12 * H));
+        assert_eq!(night.opening(at, &lima), (T + 3 * H, T + 12 * H));
         // At 06:00 Lima the next morning: still yesterday's opening.
-        assert_eq!(night.opening(T + 11 * H), (T + 3 * H, T + 12 * H));
+        assert_eq!(night.opening(T + 11 * H, &lima), (T + 3 * H, T + 12 * H));
         // Right at the end it is the next day's.
-        assert_eq!(night.opening(T + 12 * H), (T + 27 * H, T + 36 * H));
+        assert_eq!(night.opening(T + 12 * H, &lima), (T + 27 * H, T + 36 * H));
+        // Another zone, other instants: 09:00 in Madrid (CET, UTC+1) on Dec 7 is 08:00Z.
+        let madrid = Zone::named("Europe/Madrid").unwrap();
+        assert_eq!(morning.opening(T, &madrid), (T + 8 * H, T + 11 * H));
     }
 
     #[test]
