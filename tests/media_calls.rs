@@ -726,6 +726,176 @@ fn kill_9_mid_message_then_restart_repairs_the_recording() {
     );
 }
 
+/// d'. SIGKILL while 20 callers are leaving messages: the restart repairs the 20 messages and
+/// closes the 20 calls as `interrupted`, each ended at its message's last write and linked to
+/// it; no call is left "in progress" (no end, no outcome) in `/api/calls`.
+#[test]
+fn kill_9_during_20_messages_closes_20_calls_as_interrupted() {
+    const CALLERS: usize = 20;
+    let config = Config::default();
+    let setup = common::Setup::new(&config);
+    setup
+        .admin(
+            &[
+                "user",
+                "add",
+                "sup",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            Some("sup-password-1\n"),
+        )
+        .expect_ok();
+    let token = setup
+        .admin(&["token", "create", "sup"], None)
+        .expect_ok()
+        .trim()
+        .to_owned();
+    let mut first = setup.start();
+    let speech = speech();
+    let timeline = message_timeline(&speech, false, false);
+    let scenario = PcapScenario::new("uac_media_pcap", &timeline);
+    let n = CALLERS.to_string();
+    let callers = first
+        .sipp_file(
+            "uac_media_pcap",
+            &scenario.dir.path().join("uac_media_pcap.xml"),
+        )
+        .duration_ms(40_000)
+        .arg("-m")
+        .arg(&n)
+        .arg("-l")
+        .arg(&n)
+        .arg("-r")
+        .arg("10")
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let recording = |s: &Server| s.log().matches("recording a message").count();
+    while recording(&first) < CALLERS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let started = recording(&first);
+    // Two seconds of every message on disk, then the kill.
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = std::time::SystemTime::now();
+    first.sigkill();
+    let exit = first.wait_exit(Duration::from_secs(10));
+    let run = callers.stop();
+    run.check(
+        &first,
+        started == CALLERS,
+        &format!("{started} of {CALLERS} messages began"),
+    );
+    run.check(
+        &first,
+        exit.is_some(),
+        "the server did not die within 10 s of SIGKILL",
+    );
+    let (_, parts) = recordings(&first.data_dir().join("recordings"));
+    run.check(
+        &first,
+        parts.len() == CALLERS,
+        &format!(
+            "after the kill: {} .wav.part files, expected {CALLERS}",
+            parts.len()
+        ),
+    );
+
+    let second = Server::start_with_data_dir(&config, first.data_dir());
+    let killed_ms = killed_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let millis = |j: &common::json::Json| {
+        j.as_str()
+            .and_then(|s| hotline_store::Timestamp::parse_rfc3339(s).ok())
+            .map(|t| t.unix_millis())
+    };
+    // Every call closed, each with its repaired message.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let calls = loop {
+        let calls = common::http::api(&second, "GET", "/api/calls?limit=100", &token, None);
+        let list = calls.get("calls").as_array().unwrap_or_default().to_vec();
+        let closed = list
+            .iter()
+            .filter(|c| c.get("disposition").as_str() == Some("interrupted"))
+            .count();
+        if closed == CALLERS || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let report = || format!("{calls:?}\n{}", second.report());
+    assert_eq!(calls.len(), CALLERS, "{}", report());
+    let mut cut_short = Vec::new();
+    for c in &calls {
+        let id = c.get("id").as_str().expect("id");
+        assert_eq!(
+            c.get("disposition").as_str(),
+            Some("interrupted"),
+            "call {id} not closed as interrupted\n{}",
+            report()
+        );
+        let (Some(start), Some(end)) = (millis(c.get("started_at")), millis(c.get("ended_at")))
+        else {
+            panic!("call {id} without start or end\n{}", report());
+        };
+        // Ended at its message's last write: after the message began (12.8 s in), not after
+        // the kill (the file times are this machine's clock, like the kill's).
+        assert!(
+            end - start >= 11_500 && end <= killed_ms + 1000,
+            "call {id} ended {} ms after its start, {} ms after the kill\n{}",
+            end - start,
+            end - killed_ms,
+            report()
+        );
+        cut_short.push(killed_ms - end);
+        let recs = c.get("recordings").strings().unwrap_or_default();
+        assert_eq!(
+            recs.len(),
+            1,
+            "call {id}: recordings {recs:?}\n{}",
+            report()
+        );
+        let detail = common::http::api(&second, "GET", &format!("/api/calls/{id}"), &token, None);
+        let kinds: Vec<&str> = detail
+            .get("events")
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.get("kind").as_str())
+            .collect();
+        assert!(
+            kinds.ends_with(&["recording-repaired", "interrupted"]),
+            "call {id}: events {kinds:?}"
+        );
+    }
+    let recordings_json =
+        common::http::api(&second, "GET", "/api/recordings?limit=100", &token, None);
+    let repaired = recordings_json
+        .get("recordings")
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            r.get("tags")
+                .strings()
+                .unwrap_or_default()
+                .contains(&"repaired")
+                && r.get("duration_ms").as_i64().is_some_and(|d| d >= 1000)
+        })
+        .count();
+    assert_eq!(repaired, CALLERS, "{recordings_json:?}");
+    cut_short.sort_unstable();
+    eprintln!(
+        "kill -9 during {CALLERS} messages: {CALLERS} calls closed as interrupted, each with \
+         its repaired message; ended {}..{} ms before the kill (last file write)",
+        cut_short[0],
+        cut_short[CALLERS - 1]
+    );
+}
+
 /// e. Keys as SIP INFO (application/dtmf-relay) drive the flow: "2" "2" reach the message.
 #[test]
 fn sip_info_dtmf_reaches_the_flow() {
