@@ -365,7 +365,7 @@ fn schemas() -> Value {
                 }}
             }
         },
-        "Disposition": {"enum": ["message", "operator", "abandoned", "rejected", "failed"]},
+        "Disposition": {"enum": ["message", "operator", "abandoned", "rejected", "failed", "interrupted"]},
         "Language": {"type": ["string", "null"], "description": "es or qu; null before a choice",
                      "examples": ["es", "qu"]},
         "Call": call_schema(),
