@@ -574,6 +574,20 @@ fn dead_node_recordings_are_adopted_once() {
          WHERE kind = 'recording-adopted' AND detail LIKE '%of node a adopted by node b%'",
     );
     assert_eq!(events[0], vec![CALLERS.to_string(), CALLERS.to_string()]);
+    // a's calls are closed by b as interrupted, each ended at its message's last write; none
+    // is left open, and none of b's own.
+    let closed = wait_value(
+        &db,
+        "SELECT count(*) FROM calls WHERE node = 'a' AND disposition = 'interrupted' \
+         AND ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM call_events e \
+         WHERE e.call_id = calls.id AND e.kind = 'interrupted' \
+         AND e.detail LIKE '%node a stopped during the call; closed by node b%')",
+        Duration::from_secs(10),
+        |v| v == CALLERS.to_string(),
+    );
+    assert_eq!(closed, CALLERS.to_string(), "a's calls closed by b");
+    let open = db.rows("SELECT count(*) FROM calls WHERE ended_at IS NULL");
+    assert_eq!(open[0], vec!["0".to_owned()], "calls left in progress");
     let claims = db.rows("SELECT node_id, adopted_by, recordings FROM cluster_adoptions");
     assert_eq!(
         claims,
