@@ -94,6 +94,30 @@ await spec('recordings', async ({ browser, context, page, base, step }) => {
   const src = await page.locator('#player').getAttribute('src');
   expect(src === `/api/recordings/${recordingId}/audio`, `the player plays ${src}`);
 
+  step('times are the hotline\'s (Lima), also in a browser set to another time zone');
+  {
+    const tokyo = await browser.newContext({
+      viewport: { width: 1280, height: 800 }, locale: 'es-PE', timezoneId: 'Asia/Tokyo',
+    });
+    const tpage = await tokyo.newPage();
+    await signIn(tpage, base, env('SUP_USER'), env('SUP_PASSWORD'));
+    await open(tpage, `${base}/recordings/${recordingId}`);
+    const zone = await tpage.locator('html').getAttribute('data-zone');
+    expect(zone === 'America/Lima', `the page names the zone ${zone}`);
+    const times = await tpage.locator('time[data-local]').evaluateAll((ts) =>
+      ts.map((t) => [t.getAttribute('datetime'), t.textContent]));
+    expect(times.length >= 3, `only ${times.length} times on the recording page`);
+    const hm = (iso, timeZone) => new Intl.DateTimeFormat('en-GB', {
+      timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    }).format(new Date(iso));
+    for (const [iso, text] of times) {
+      expect(text.includes(hm(iso, 'America/Lima')), `${iso} shown as ${text}, not in Lima time (${hm(iso, 'America/Lima')})`);
+      expect(!text.includes(hm(iso, 'Asia/Tokyo')), `${iso} shown as ${text}: the browser's zone`);
+    }
+    log(`${times.length} times in Lima time in a Tokyo browser, e.g. ${times[0][0]} → ${times[0][1]}`);
+    await tokyo.close();
+  }
+
   step('the player plays it (muted); its duration is the stored one');
   await page.evaluate(() => {
     const a = document.getElementById('player');

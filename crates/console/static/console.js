@@ -25,7 +25,7 @@
   // (<html data-zone="America/Lima">), whatever the browser's; the server wrote the same time
   // in that zone for a page read without the script.
   function localTimes(root) {
-    var opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+    var opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
     var zone = document.documentElement.getAttribute("data-zone");
     if (zone) opts.timeZone = zone;
     var fmt;
