@@ -15,7 +15,12 @@
 //!    attempt is cancelled after the ring timeout (no voicemail can pick up), retried once,
 //!    then given up; the number is deleted.
 //!
-//! Every attempt is an event of the original call (`GET /api/calls/{id}`).
+//! 3. `a_supervisor_cancels_…`: the API's cancel (403 for an operator, 409 the second time).
+//! 4. `a_booking_the_store_refuses_…`: an SQLite trigger refuses the insert: the caller is not
+//!    told "booked", hears that it failed and waits in the queue again; nothing stored.
+//!
+//! Every attempt is an event of the original call (`GET /api/calls/{id}`); a booked call is
+//! marked `callback`, and its events say `callback-requested` before `callback-booked`.
 
 mod common;
 
@@ -375,12 +380,108 @@ impl Hotline {
             .as_str()
             .unwrap()
             .to_owned();
-        let call = self.api("GET", &format!("/api/calls/{id}"), None);
-        assert!(
-            kinds(&call).iter().any(|k| k == "callback-booked"),
-            "{call:?}"
-        );
+        // Booked before the flow said so, and the call marked `callback` at its end.
+        let end = Instant::now() + EVENT;
+        loop {
+            let call = self.api("GET", &format!("/api/calls/{id}"), None);
+            let k = kinds(&call);
+            let requested = k.iter().position(|k| k == "callback-requested");
+            let booked = k.iter().position(|k| k == "callback-booked");
+            assert!(
+                requested.is_some() && requested < booked,
+                "callback-requested, then callback-booked: {k:?}"
+            );
+            if call
+                .get("marks")
+                .strings()
+                .is_some_and(|m| m.contains(&"callback"))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "the call is not marked callback: {call:?}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
         id
+    }
+
+    /// A caller confirms a callback that the store refuses (a trigger on the table): the
+    /// flow says it failed and the caller waits for an operator again, still on the line.
+    fn book_refused(&self) -> (String, Vec<String>) {
+        let Db::Sqlite(path) = &self.db else {
+            panic!("the refusal is made with an SQLite trigger");
+        };
+        let out = Command::new("sqlite3")
+            .arg(path)
+            .arg(
+                "CREATE TRIGGER refuse_callbacks BEFORE INSERT ON callbacks \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .output()
+            .expect("sqlite3 (apt-get install sqlite3)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut caller = Peer::start(
+            "caller",
+            &[
+                "--call".to_owned(),
+                format!("sip:0800232323@{}", self.server.udp),
+                "--user".to_owned(),
+                NUMBER.to_owned(),
+                "--domain".to_owned(),
+                "127.0.0.1".to_owned(),
+                "--dtmf-script".to_owned(),
+                KEYS.to_owned(),
+                "--timeout-s".to_owned(),
+                "60".to_owned(),
+            ],
+        );
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let calls = self.api("GET", "/api/calls?limit=1", None);
+            if let Some(call) = calls.get("calls").as_array().and_then(|c| c.first()) {
+                let id = call.get("id").as_str().unwrap_or_default().to_owned();
+                let call = self.api("GET", &format!("/api/calls/{id}"), None);
+                let events: Vec<(String, String)> = call
+                    .get("events")
+                    .as_array()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| {
+                        let f = |k: &str| e.get(k).as_str().unwrap_or_default().to_owned();
+                        (f("kind"), f("detail"))
+                    })
+                    .collect();
+                let failed = events
+                    .iter()
+                    .position(|(k, d)| k == "callback-failed" && d == "refused");
+                // Back in the queue after "we could not book it".
+                if let Some(at) = failed
+                    && events[at..]
+                        .iter()
+                        .any(|(k, d)| k == "node" && d == "operator")
+                {
+                    assert!(
+                        caller.wait_exit(Duration::from_millis(50)).is_none(),
+                        "the hotline hung up on a caller whose callback failed\n{}",
+                        caller.report()
+                    );
+                    return (id, events.into_iter().map(|(k, _)| k).collect());
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "no refused booking followed by the queue\n{}\n{}",
+                caller.report(),
+                self.server.report()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
     }
 
     fn wait_state(
@@ -716,6 +817,34 @@ fn a_supervisor_cancels_a_pending_callback_and_the_number_is_deleted() {
     assert!(
         q.get("waiting").as_array().unwrap_or_default().is_empty(),
         "{q:?}"
+    );
+}
+
+/// The store refuses the booking: the caller is not told "booked" (hears `callback-failed`
+/// and waits for an operator again), nothing is in the table, the refusal is an event.
+#[test]
+fn a_booking_the_store_refuses_is_not_announced_and_the_caller_waits_again() {
+    let h = start(false, free_sip_port(), "");
+    let _ana = h.operator(&[]);
+    let (call_id, kinds) = h.book_refused();
+    assert!(
+        !kinds.iter().any(|k| k == "callback-booked"),
+        "{call_id}: {kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "callback-requested"), "{kinds:?}");
+    assert!(h.db.callbacks().is_empty(), "{:?}", h.db.callbacks());
+    assert!(
+        h.server
+            .wait_for_log(0, &["callback not booked"], Duration::from_secs(5)),
+        "{}",
+        h.server.report()
+    );
+    assert!(
+        h.api("GET", "/api/callbacks", None)
+            .get("callbacks")
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -81,6 +81,13 @@ const KEYPAD_TONES_MS: u32 = 6_000;
 const QUICK_EXIT_AT_MS: u32 = 38_500;
 const KEYPAD_HOLD_MS: u64 = 44_000;
 
+/// The caller of [`a_booked_callback_on_the_desk`]: the number presented (never to be seen
+/// on a page), and its keys (pjsua2's `--dtmf-script`, `key@ms` after the answer): 1 Spanish,
+/// 3 an operator (kept through the recording notice), then in the queue 3 callback, 1 safe,
+/// 1 as soon as possible, 1 confirm.
+const CALLBACK_NUMBER: &str = "51987654321";
+const CALLBACK_KEYS: &str = "1@1500,3@3000,3@10000,1@12500,1@15000,1@17500";
+
 /// How long an operator's softphone may take to show registered in `/api/queue`.
 const REGISTERED: Duration = Duration::from_secs(30);
 
@@ -755,6 +762,150 @@ impl Drop for RunningSpec {
             let _ = child.wait();
         }
     }
+}
+
+/// A callback booked by a real call, on the desk: ana's softphone registers (never
+/// answering) and she is paused, so a pjsua2 caller from [`CALLBACK_NUMBER`] waits in the
+/// queue, presses 3 (call me back), 1 (safe), 1 (as soon as possible), 1 (confirm) and is
+/// hung up on after "booked". `callbacks.mjs` then checks ana's desk (the row, no number, no
+/// Cancel, her cancel refused), the supervisor's (Cancel, the row gone), the API, and ana's
+/// open desk dropping the row; this side checks the table: cancelled, the number deleted.
+#[test]
+fn a_booked_callback_on_the_desk() {
+    // The key file outside the data dir (the config refuses it inside).
+    let keys = tempfile::tempdir().expect("temp dir for the callback key");
+    let key_file = keys.path().join("callback.key");
+    std::fs::write(&key_file, "5a".repeat(32)).expect("write the callback key");
+    let gateway = common::free_sip_port();
+    let console = Console::start_with(
+        &Config::default()
+            .sip_line("user_agent = \"pbx\"")
+            .sections(&format!(
+                "[queue]\nwrap_up_secs = 0\nposition_every_secs = 0\n\n\
+             [callback]\ngateway = \"127.0.0.1:{gateway}\"\ncaller_id = \"5550100\"\n\
+             display_name = \"Servicios\"\nkey_file = \"{}\"\n",
+                key_file.display()
+            )),
+    );
+    let _phone = Softphone::register(&console, OP);
+    let auth = format!("Bearer {}", console.var("SUP_TOKEN"));
+    let api = |method: &str, path: &str, body: Option<&str>| -> Json {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let r = http::request(
+            &console.server.http,
+            method,
+            path,
+            &headers,
+            body.map(str::as_bytes),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", console.server.report()));
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path}: {}\n{}",
+            r.describe(),
+            console.server.report()
+        );
+        if r.text().trim().is_empty() {
+            Json::Null
+        } else {
+            r.json()
+        }
+    };
+    api(
+        "PUT",
+        "/api/operators/ana/status",
+        Some(r#"{"status":"paused"}"#),
+    );
+    let mut caller = common::softphone::Softphone::start(
+        "caller",
+        &[
+            "--call".to_owned(),
+            format!("sip:0800232323@{}", console.server.udp),
+            "--user".to_owned(),
+            CALLBACK_NUMBER.to_owned(),
+            "--domain".to_owned(),
+            "127.0.0.1".to_owned(),
+            "--dtmf-script".to_owned(),
+            CALLBACK_KEYS.to_owned(),
+            "--timeout-s".to_owned(),
+            "60".to_owned(),
+        ],
+    );
+    assert!(
+        caller.wait_exit(Duration::from_secs(60)).is_some(),
+        "the caller is still on: the flow did not hang up after the booking\n{}\n{}",
+        caller.report(),
+        console.server.report()
+    );
+    // The booking, as the desk's API lists it, and the call marked `callback`.
+    let deadline = Instant::now() + STORED;
+    let (callback, call) = loop {
+        let listed = api("GET", "/api/callbacks", None);
+        let first = listed
+            .get("callbacks")
+            .as_array()
+            .and_then(|c| c.first().cloned());
+        let call = first.as_ref().map(|cb| {
+            let call_id = cb.get("call_id").as_str().unwrap_or_default().to_owned();
+            api("GET", &format!("/api/calls/{call_id}"), None)
+        });
+        if let (Some(cb), Some(call)) = (first, call)
+            && call
+                .get("marks")
+                .strings()
+                .is_some_and(|m| m.contains(&"callback"))
+        {
+            break (cb, call);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no callback listed with its call marked `callback` within {STORED:?}: {listed:?}\n{}\n{}",
+            caller.report(),
+            console.server.report()
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    let field = |j: &Json, key: &str| j.get(key).as_str().unwrap_or_default().to_owned();
+    let id = field(&callback, "id");
+    assert_eq!(field(&callback, "window"), "asap", "{callback:?}");
+    assert_eq!(field(&call, "disposition"), "abandoned", "{call:?}");
+    println!(
+        "callback {id} of call {} (reference {}), {}",
+        field(&call, "id"),
+        field(&call, "reference"),
+        field(&callback, "state")
+    );
+    console.run_spec(
+        "callbacks.mjs",
+        &[
+            ("CALLBACK_ID", &id),
+            ("CALL_ID", &field(&call, "id")),
+            ("CALL_REFERENCE", &field(&call, "reference")),
+            ("CALLBACK_WINDOW", "asap"),
+            ("CALLER_NUMBER", CALLBACK_NUMBER),
+        ],
+    );
+    // The table: cancelled by the supervisor, the number deleted.
+    let db = console.server.data_dir().join("hotline.db");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!(
+            "SELECT state, cancelled_by, number_sealed IS NULL FROM callbacks WHERE id = '{id}'"
+        ))
+        .output()
+        .expect("sqlite3 (apt-get install sqlite3)");
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cancelled|{}|1", SUP.0)
+    );
 }
 
 /// SIGKILL to a spec's process group (node and its Chromium).

@@ -613,7 +613,7 @@ async fn the_board_is_for_supervisors(h: Harness) {
     }
 }
 
-async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
+async fn the_board_counts_quick_exits_silent_calls_and_callbacks(h: Harness) {
     let queue = FakeQueue::new(&[]);
     let mut b = signed_in(&h, Some(queue), "sup").await;
     // Nothing marked: zeros, not a missing line.
@@ -623,9 +623,11 @@ async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
         "{html}"
     );
     assert!(html.contains(r#"data-mark="silent">Silent<strong>0</strong>"#));
+    assert!(html.contains(r#"data-mark="callback">Callback booked<strong>0</strong>"#));
 
     let safety = h.seed_safety().await;
-    h.mark_call(&safety.call, &["quick-exit", "silent"]).await;
+    h.mark_call(&safety.call, &["quick-exit", "silent", "callback"])
+        .await;
     let html = b.get("/board").await.text();
     let count_of = |attr: &str| -> String {
         let at = html.find(attr).unwrap_or_else(|| panic!("{attr}: {html}"));
@@ -639,6 +641,8 @@ async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
         "2"
     );
     assert_eq!(count_of(r#"<div class="count" data-mark="silent">"#), "3");
+    // A booked callback is counted apart: its disposition alone says abandoned.
+    assert_eq!(count_of(r#"<div class="count" data-mark="callback">"#), "1");
     assert!(
         html.contains(r#"data-mark="quick-exit">Quick exits<strong>"#),
         "{html}"
@@ -649,7 +653,7 @@ async fn the_board_counts_quick_exits_and_silent_calls(h: Harness) {
     let table = &table[..table.find("</table>").unwrap()];
     assert!(table.contains("<th>Marks</th>"), "{table}");
     assert!(
-        table.contains(r#"<td><span class="mark" data-mark="quick-exit">quick exit</span><span class="mark" data-mark="silent">silent</span></td>"#),
+        table.contains(r#"<td><span class="mark" data-mark="quick-exit">quick exit</span><span class="mark" data-mark="silent">silent</span><span class="mark" data-mark="callback">callback booked</span></td>"#),
         "{table}"
     );
     assert_eq!(table.matches(r#"data-mark="silent">silent<"#).count(), 3);
@@ -882,7 +886,7 @@ both!(
     the_call_in_hand_shows_keypad_answers_and_quick_exits,
     case_notes_by_the_operator_on_the_call_or_a_supervisor,
     the_board_is_for_supervisors,
-    the_board_counts_quick_exits_and_silent_calls,
+    the_board_counts_quick_exits_silent_calls_and_callbacks,
     the_board_counts_days_in_the_hotline_s_time_zone,
     live_streams_send_the_parts_and_end_with_the_session,
 );

@@ -161,7 +161,7 @@ impl SipTask {
             registrations: stats.registrations.clone(),
             media: media.clone(),
             cluster,
-            callbacks: callbacks.as_ref().map(|(c, _)| c.clone()),
+            callbacks: callbacks.clone(),
         };
         if let Some((cb, store)) = &callbacks {
             let env = crate::callback::Env {
@@ -527,7 +527,7 @@ struct Shared {
     registrations: crate::registrations::Registrations,
     media: Arc<crate::media::MediaPlane>,
     cluster: Option<hotline_cluster::Cluster>,
-    callbacks: Option<Arc<crate::callback::Callbacks>>,
+    callbacks: Option<(Arc<crate::callback::Callbacks>, Arc<dyn CallStore>)>,
 }
 
 fn handle_event(

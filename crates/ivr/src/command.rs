@@ -72,12 +72,19 @@ pub enum Command {
         answer: String,
     },
     /// The caller confirmed a callback: book it (the shell holds the number; the flow
-    /// never sees it). The flow goes on to the `callback` node's `next` at once: the
-    /// shell must have made the booking durable before that node's prompts end.
+    /// never sees it), and answer [`Input::CallbackBooked`](crate::Input::CallbackBooked)
+    /// once the booking is durably written or
+    /// [`Input::CallbackFailed`](crate::Input::CallbackFailed). The flow waits for that,
+    /// at most the node's `booking_timeout_ms`, before it tells the caller anything;
+    /// after that time it sends [`Command::DropCallback`].
     Callback {
         /// `asap` or the name of a window of hotline.toml's `[callback]`.
         window: String,
     },
+    /// The flow stopped waiting for the booking of the last [`Command::Callback`]
+    /// (`booking_timeout_ms` passed) and told the caller it failed: a booking that still
+    /// lands must be ended at once (cancelled), never placed.
+    DropCallback,
     /// The call is over: what it came to. Emitted exactly once per call, last.
     Outcome {
         /// What the call came to.
@@ -147,6 +154,9 @@ pub enum Mark {
     /// (not after an operator answered). Such calls are counted, never blocked: victims
     /// often call silently several times before they talk.
     Silent,
+    /// The caller booked a callback ([`Input::CallbackBooked`](crate::Input::CallbackBooked)
+    /// came): a call that left without an operator or a message is not plainly abandoned.
+    Callback,
 }
 
 impl Mark {
@@ -155,6 +165,7 @@ impl Mark {
         match self {
             Self::QuickExit => "quick-exit",
             Self::Silent => "silent",
+            Self::Callback => "callback",
         }
     }
 }
@@ -204,8 +215,14 @@ pub enum EventKind {
     QuickExit,
     /// A `question` node was answered. Detail: `question = answer`.
     Answer,
-    /// A callback was booked. Detail: the window.
+    /// The caller confirmed a callback; the flow waits for the booking. Detail: the
+    /// window.
+    CallbackRequested,
+    /// A callback was booked (durably written). Detail: the window.
     CallbackBooked,
+    /// A confirmed callback was not booked. Detail: `refused` (the shell said so) or
+    /// `timeout` (no word within `booking_timeout_ms`).
+    CallbackFailed,
     /// No callback was booked at a `callback` node. Detail: why (`not-safe`,
     /// `cancelled`, `no-input`, `not-possible`).
     CallbackDeclined,
@@ -234,7 +251,9 @@ impl EventKind {
             Self::HangUp => "hang-up",
             Self::QuickExit => "quick-exit",
             Self::Answer => "answer",
+            Self::CallbackRequested => "callback-requested",
             Self::CallbackBooked => "callback-booked",
+            Self::CallbackFailed => "callback-failed",
             Self::CallbackDeclined => "callback-declined",
             Self::Error => "error",
         }

@@ -37,6 +37,15 @@ pub enum Input {
     /// The queue cannot give this call to an operator (none available, after hours); the
     /// call is already out of the queue.
     OperatorUnavailable,
+    /// The callback of the last [`Command::Callback`](crate::Command::Callback) is
+    /// durably written (committed, or safe in the writer's spool): the flow says it is
+    /// booked. Ignored unless the flow is waiting for it.
+    CallbackBooked,
+    /// The callback of the last [`Command::Callback`](crate::Command::Callback) could not
+    /// be booked (the store refused it, the window is unknown, the number cannot be
+    /// called back): the flow says so and goes on to the node's `failed`. Ignored unless
+    /// the flow is waiting for it.
+    CallbackFailed,
     /// The caller hung up (BYE or CANCEL). The flow emits its outcome and ends.
     HungUp,
 }

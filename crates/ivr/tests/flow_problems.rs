@@ -242,3 +242,49 @@ declined = "gone"
         ["asap", "evening"]
     );
 }
+
+#[test]
+fn a_callback_node_names_its_failed_node_and_prompt() {
+    let text = SOUND.replace(
+        "options = { \"1\" = \"info\", \"2\" = \"bye\" }",
+        "options = { \"1\" = \"info\", \"2\" = \"bye\", \"4\" = \"cb\" }",
+    ) + r#"
+[nodes.cb]
+kind = "callback"
+prompts = ["callback-safe"]
+window_prompts = ["callback-window"]
+windows = { "1" = "asap" }
+confirm_prompts = ["callback-confirm"]
+timeout_ms = 5_000
+next = "bye"
+declined = "bye"
+booking_timeout_ms = 3_000
+failed_prompt = "callback-failed"
+failed = "lost"
+"#;
+    let def = FlowDef::from_toml(&text).expect("loads");
+    let found = def.validate(|_, id| id != "callback-failed");
+    assert!(found.contains(&FlowProblem::UnknownNode {
+        node: Some("cb".to_owned()),
+        key: "failed".to_owned(),
+        target: "lost".to_owned()
+    }));
+    assert!(found.contains(&FlowProblem::MissingPrompt {
+        node: "cb".to_owned(),
+        key: "failed_prompt".to_owned(),
+        lang: Lang::Es,
+        prompt: "callback-failed".to_owned()
+    }));
+    // Without `failed`, a failed booking goes where a declined one does.
+    let text = text.replace("failed = \"lost\"\n", "");
+    let def = FlowDef::from_toml(&text).expect("loads");
+    assert!(def.validate(|_, _| true).is_empty());
+    let Some(hotline_ivr::Node::Callback(cb)) = def.node("cb") else {
+        panic!("cb is a callback node");
+    };
+    assert_eq!((cb.failed.as_str(), cb.booking_timeout_ms), ("bye", 3_000));
+    // A booking that may not take any time is refused when the file loads.
+    let zero = text.replace("booking_timeout_ms = 3_000", "booking_timeout_ms = 0");
+    let e = FlowDef::from_toml(&zero).expect_err("0 ms is refused");
+    assert!(e.to_string().contains("booking_timeout_ms"), "{e}");
+}

@@ -129,7 +129,7 @@ struct TodayPart {
     /// The list hit its limit: "at least".
     capped: bool,
     counts: Vec<Count>,
-    /// Today's calls by mark: `quick-exit`, `silent`.
+    /// Today's calls by mark: `quick-exit`, `silent`, `callback`.
     marked: Vec<Count>,
     latest: Vec<CallRow>,
 }
@@ -205,6 +205,11 @@ fn today_part(lang: Lang, zone: &Zone, calls: Result<Vec<Call>, StoreError>) -> 
             id: safety::SILENT,
             key: "board.silent",
             n: calls.iter().filter(|c| safety::is_silent(c)).count(),
+        },
+        Count {
+            id: safety::CALLBACK,
+            key: "board.callbacks",
+            n: calls.iter().filter(|c| safety::is_callback(c)).count(),
         },
     ];
     let latest = calls
@@ -465,6 +470,11 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("board.marked", "Marcadas", "Marked"),
     ("board.quick_exits", "Salidas rápidas", "Quick exits"),
     ("board.silent", "Silenciosas", "Silent"),
+    (
+        "board.callbacks",
+        "Con llamada de vuelta",
+        "Callback booked",
+    ),
     ("board.charts", "Últimos 30 días", "Last 30 days"),
     (
         "board.charts_hint",

@@ -1,6 +1,6 @@
 //! How the pages show a caller's safety facts (issue 12), in words: the call's marks
 //! (`quick-exit`: the caller pressed the quick-exit key and heard the decoy; `silent`: no key
-//! and no speech the whole call), the answers a caller who could not talk gave with the keypad,
+//! and no speech the whole call; `callback`: the caller booked a callback), the answers a caller who could not talk gave with the keypad,
 //! and how many earlier calls of the same caller (counted by pseudonym) were silent or ended
 //! with a quick exit. The operator's desk, the recording page and the board use it.
 //!
@@ -14,12 +14,16 @@ use super::i18n::{Lang, t};
 pub(super) const QUICK_EXIT: &str = "quick-exit";
 /// The mark of a call with no key and no speech from start to end.
 pub(super) const SILENT: &str = "silent";
+/// The mark of a call whose caller booked a callback (written before the flow said so):
+/// `abandoned` by its disposition, but the caller is to be called back.
+pub(super) const CALLBACK: &str = "callback";
 
 /// The i18n key of a mark's word (`quick-exit` → "salida rápida").
 pub(super) fn mark_key(mark: &str) -> &'static str {
     match mark {
         QUICK_EXIT => "safety.mark.quick-exit",
         SILENT => "safety.mark.silent",
+        CALLBACK => "safety.mark.callback",
         _ => "safety.mark.other",
     }
 }
@@ -52,12 +56,15 @@ pub(super) fn marks(lang: Lang, marks: &[String]) -> Vec<Mark> {
 }
 
 /// The flow's safety events in words for the events table (`quick-exit`, `answer`,
-/// `callback-booked`, `callback-declined`); any other kind as it is stored.
+/// `callback-requested`, `callback-booked`, `callback-failed`, `callback-declined`); any
+/// other kind as it is stored.
 pub(super) fn event_text(lang: Lang, kind: &str) -> String {
     let key = match kind {
         QUICK_EXIT => "safety.event.quick-exit",
         "answer" => "safety.event.answer",
+        "callback-requested" => "safety.event.callback-requested",
         "callback-booked" => "safety.event.callback-booked",
+        "callback-failed" => "safety.event.callback-failed",
         "callback-declined" => "safety.event.callback-declined",
         other => return other.to_owned(),
     };
@@ -67,6 +74,11 @@ pub(super) fn event_text(lang: Lang, kind: &str) -> String {
 /// Whether the call is marked `quick-exit`.
 pub(super) fn is_quick_exit(call: &Call) -> bool {
     call.marks.iter().any(|m| m == QUICK_EXIT)
+}
+
+/// Whether the call is marked `callback`.
+pub(super) fn is_callback(call: &Call) -> bool {
+    call.marks.iter().any(|m| m == CALLBACK)
 }
 
 /// Whether the call is marked `silent`.
@@ -179,6 +191,11 @@ impl SafetyView {
 pub(super) const I18N: &[(&str, &str, &str)] = &[
     ("safety.mark.quick-exit", "salida rápida", "quick exit"),
     ("safety.mark.silent", "silenciosa", "silent"),
+    (
+        "safety.mark.callback",
+        "llamada de vuelta pedida",
+        "callback booked",
+    ),
     ("safety.mark.other", "otra marca", "other mark"),
     ("safety.marks", "Marcas", "Marks"),
     (
@@ -192,9 +209,19 @@ pub(super) const I18N: &[(&str, &str, &str)] = &[
         "keypad answer",
     ),
     (
-        "safety.event.callback-booked",
+        "safety.event.callback-requested",
         "pidió que le devuelvan la llamada",
         "asked to be called back",
+    ),
+    (
+        "safety.event.callback-booked",
+        "llamada de vuelta registrada",
+        "callback booked",
+    ),
+    (
+        "safety.event.callback-failed",
+        "no se pudo registrar la llamada de vuelta",
+        "the callback could not be booked",
     ),
     (
         "safety.event.callback-declined",
@@ -249,15 +276,29 @@ mod tests {
             &[
                 "quick-exit".to_owned(),
                 "silent".to_owned(),
+                "callback".to_owned(),
                 "later".to_owned(),
             ],
         );
         let words: Vec<&str> = m.iter().map(|m| m.word.as_str()).collect();
-        assert_eq!(words, ["salida rápida", "silenciosa", "otra marca (later)"]);
+        assert_eq!(
+            words,
+            [
+                "salida rápida",
+                "silenciosa",
+                "llamada de vuelta pedida",
+                "otra marca (later)"
+            ]
+        );
         assert_eq!(m[0].id, "quick-exit");
         let m = marks(Lang::En, &["quick-exit".to_owned()]);
         assert_eq!(m[0].word, "quick exit");
-        for key in [mark_key(QUICK_EXIT), mark_key(SILENT), mark_key("x")] {
+        for key in [
+            mark_key(QUICK_EXIT),
+            mark_key(SILENT),
+            mark_key(CALLBACK),
+            mark_key("x"),
+        ] {
             assert!(
                 super::super::i18n::all().any(|(k, _, _)| *k == key),
                 "{key}"
@@ -273,8 +314,13 @@ mod tests {
         );
         assert_eq!(event_text(Lang::En, "answer"), "keypad answer");
         assert_eq!(
-            event_text(Lang::En, "callback-booked"),
+            event_text(Lang::En, "callback-requested"),
             "asked to be called back"
+        );
+        assert_eq!(event_text(Lang::En, "callback-booked"), "callback booked");
+        assert_eq!(
+            event_text(Lang::Es, "callback-failed"),
+            "no se pudo registrar la llamada de vuelta"
         );
         assert_eq!(event_text(Lang::Es, "digit"), "digit");
     }

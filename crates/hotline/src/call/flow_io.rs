@@ -1,13 +1,18 @@
 //! The flow's commands carried out (prompts and recordings on the media shard,
 //! the queue, hang-up, the outcome in the store), and the shard's notes fed
-//! back to the flow.
+//! back to the flow; a callback's booking, run beside the call, and its result.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use hotline_ivr::{Command as FlowCommand, Input};
-use hotline_store::{Answer, CallUpdate, Timestamp};
+use hotline_store::{Answer, CallStore, CallUpdate, CallbackState, Timestamp, WriterHandle};
+use tokio::sync::oneshot::{self, error::RecvError};
+use tracing::Instrument as _;
 
 use super::ActiveCall;
+use crate::callback::BookError;
 use crate::media::MediaNote;
 use crate::prompts::to_media_lang;
 
@@ -120,7 +125,8 @@ impl ActiveCall<'_> {
                     },
                 );
             }
-            FlowCommand::Callback { window } => self.book_callback(&window).await,
+            FlowCommand::Callback { window } => self.book_callback(&window),
+            FlowCommand::DropCallback => self.drop_callback(),
             FlowCommand::Event { kind, detail } => {
                 tracing::debug!(kind = kind.as_str(), %detail, "flow");
                 self.event(kind.as_str(), &detail);
@@ -128,36 +134,99 @@ impl ActiveCall<'_> {
         }
     }
 
-    /// The caller confirmed a callback: booked once the store writer has it safe.
-    async fn book_callback(&mut self, window: &str) {
-        let (Some(callbacks), Some(number)) =
+    /// The caller confirmed a callback: booked in a task of its own (the call goes on:
+    /// the quick exit works while the writer works), whose result `booking_done` hands to
+    /// the flow.
+    fn book_callback(&mut self, window: &str) {
+        let (Some((callbacks, store)), Some(number)) =
             (self.ctx.callbacks.clone(), self.callback_number.take())
         else {
             tracing::warn!(%window, "callback confirmed on a call that cannot be called back");
-            self.event("callback-failed", "this call cannot be called back");
+            self.flow.handle(Instant::now(), Input::CallbackFailed);
             return;
         };
         let pseudonym = match self.ctx.storage.privacy.caller(Some(&number)) {
             hotline_store::Caller::Pseudonym(p) => Some(p),
             _ => None,
         };
-        let language = self.flow.language().map(|l| l.as_str());
-        match callbacks
-            .book(
-                &self.ctx.storage.writer,
-                &self.row,
-                &number,
-                pseudonym,
-                language,
-                window,
-            )
-            .await
-        {
-            Ok(id) => tracing::info!(callback = %id, %window, "callback booked"),
-            Err(e) => {
-                tracing::error!(error = %e, %window, "callback not booked");
-                self.event("callback-failed", &e.to_string());
+        let language = self.flow.language().map(|l| l.as_str().to_owned());
+        let writer = self.ctx.storage.writer.clone();
+        let call_id = self.row.clone();
+        let window = window.to_owned();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = oneshot::channel();
+        let flag = dropped.clone();
+        tokio::spawn(
+            async move {
+                let r = callbacks
+                    .book(
+                        &writer,
+                        &call_id,
+                        &number,
+                        pseudonym,
+                        language.as_deref(),
+                        &window,
+                    )
+                    .await;
+                drop(number);
+                // The call no longer listens: it ended (the booking stands: the caller
+                // confirmed it), or the flow dropped it (cancelled at once).
+                if let Err(Ok(id)) = tx.send(r)
+                    && flag.load(Ordering::SeqCst)
+                {
+                    cancel_late(&*store, &writer, &call_id, &id).await;
+                }
             }
+            .in_current_span(),
+        );
+        self.booking = Some(Booking { rx, dropped });
+    }
+
+    /// The booking's result, for the flow.
+    pub(super) fn booking_done(&mut self, r: Result<Result<String, BookError>, RecvError>) {
+        self.booking = None;
+        let input = match r {
+            Ok(Ok(id)) => {
+                tracing::info!(callback = %id, "callback booked");
+                Input::CallbackBooked
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "callback not booked");
+                Input::CallbackFailed
+            }
+            Err(_) => {
+                tracing::error!("the callback's booking task ended without a result");
+                Input::CallbackFailed
+            }
+        };
+        self.flow.handle(Instant::now(), input);
+    }
+
+    /// The flow gave up waiting for the booking and told the caller it failed: a booking
+    /// that lands from now on is cancelled at once.
+    fn drop_callback(&mut self) {
+        let Some(mut b) = self.booking.take() else {
+            return;
+        };
+        // Flag first, then close: a result sent before the close is read here, one sent
+        // after finds the channel closed and the task cancels it itself.
+        b.dropped.store(true, Ordering::SeqCst);
+        b.rx.close();
+        match b.rx.try_recv() {
+            Ok(Ok(id)) => {
+                if let Some((_, store)) = self.ctx.callbacks.clone() {
+                    let writer = self.ctx.storage.writer.clone();
+                    let call_id = self.row.clone();
+                    tokio::spawn(
+                        async move { cancel_late(&*store, &writer, &call_id, &id).await }
+                            .in_current_span(),
+                    );
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "callback not booked (after the flow gave up)")
+            }
+            Err(_) => tracing::warn!("callback booking too slow; it is cancelled if it lands"),
         }
     }
 
@@ -179,6 +248,46 @@ impl ActiveCall<'_> {
                 self.message_ended(reason, closed, speech).await;
             }
             MediaNote::ConversationEnded { closed } => self.conversation_ended(closed).await,
+        }
+    }
+}
+
+/// A callback being booked for this call.
+pub(super) struct Booking {
+    rx: oneshot::Receiver<Result<String, BookError>>,
+    /// The flow dropped it (`DropCallback`): the task cancels what lands after.
+    dropped: Arc<AtomicBool>,
+}
+
+/// The result of the booking in flight; never ready without one.
+pub(super) async fn booking_result(
+    booking: &mut Option<Booking>,
+) -> Result<Result<String, BookError>, RecvError> {
+    match booking {
+        Some(b) => (&mut b.rx).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A booking written after the caller was told it failed: ended at once (its number
+/// deleted), never placed, and said in the call's history.
+async fn cancel_late(store: &dyn CallStore, writer: &WriterHandle, call_id: &str, id: &str) {
+    let now = Timestamp::now();
+    match store
+        .end_callback(id, CallbackState::Cancelled, None, now, None)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(callback = %id, "callback booked too late; cancelled, number deleted");
+            writer.add_call_event(
+                call_id,
+                now,
+                "callback-cancelled",
+                &format!("callback {id}: booked after the caller was told it failed"),
+            );
+        }
+        Err(e) => {
+            tracing::error!(callback = %id, error = %e, "cannot cancel a callback booked too late")
         }
     }
 }

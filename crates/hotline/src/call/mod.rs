@@ -3,9 +3,9 @@
 //! ([`crate::media`]); this task holds the flow (menus), the store, the queue
 //! and the operator leg, and talks to the shard by messages, never per packet.
 //!
-//! The loop waits on four things: the SIP task's events for the call and its
+//! The loop waits on five things: the SIP task's events for the call and its
 //! operator leg, the shard's notes (keys, prompt ends, recordings ended), the
-//! queue's news, and the flow's deadline. After each it drains the flow's
+//! queue's news, a callback's booking, and the flow's deadline. After each it drains the flow's
 //! commands.
 //!
 //! Files: [`setup`] (from INVITE to the answer), [`flow_io`] (flow commands into
@@ -56,8 +56,11 @@ pub(crate) struct CallCtx {
     pub(crate) registrations: Registrations,
     /// Cluster mode: bindings other nodes hold.
     pub(crate) cluster: Option<hotline_cluster::Cluster>,
-    /// `[callback]` on.
-    pub(crate) callbacks: Option<Arc<crate::callback::Callbacks>>,
+    /// `[callback]` on: booking, and the store to cancel a booking that came too late.
+    pub(crate) callbacks: Option<(
+        Arc<crate::callback::Callbacks>,
+        Arc<dyn hotline_store::CallStore>,
+    )>,
 }
 
 impl CallCtx {
@@ -111,6 +114,7 @@ pub(crate) async fn run(
         hangup_sent: false,
         answers: Vec::new(),
         callback_number: None,
+        booking: None,
     };
     // The number is kept (in memory only, never logged) for a callback the caller may ask
     // for, when callbacks are on and a usable number was presented.
@@ -161,6 +165,7 @@ pub(crate) async fn run(
             },
             Some(note) = c.media.notes.recv() => c.media_note(note).await,
             ev = queue_recv(&mut c.queue_backlog, &mut c.queue_rx) => c.queue_event(ev).await,
+            r = flow_io::booking_result(&mut c.booking) => c.booking_done(r),
             _ = &mut tick => c.flow.handle_timeout(Instant::now()),
             _ = &mut cap, if !c.hangup_sent && !c.bridged => {
                 tracing::info!(max_secs = ctx.config.calls.max_duration_secs, "call reached calls.max_duration_secs; hanging up");
@@ -232,6 +237,8 @@ struct ActiveCall<'a> {
     answers: Vec<hotline_store::Answer>,
     /// The caller's number while a callback may be booked (never logged nor stored in clear).
     callback_number: Option<String>,
+    /// A callback being booked: the flow waits for its result.
+    booking: Option<flow_io::Booking>,
 }
 
 impl ActiveCall<'_> {

@@ -1,7 +1,9 @@
 //! Safe callbacks (issue 12): a caller waiting for an operator asks to be called back.
 //!
-//! - `book` (from the call task, when the flow says `Callback`): seals the caller's
-//!   number, writes the callback through the store writer and waits until it is safe.
+//! - `book` (in a task of the call, when the flow says `Callback`): seals the caller's
+//!   number, writes the callback through the store writer and waits until it is safe;
+//!   the call then tells the flow (`Input::CallbackBooked` / `CallbackFailed`), and
+//!   cancels a booking that lands after the flow gave up waiting (`DropCallback`).
 //! - `run` (one task per node, started by the SIP task): polls the store, expires what is
 //!   over, claims what is due and places it (`place`): operator first (the queue gives
 //!   one of the caller's language; the safety script plays to them), then the caller
@@ -54,7 +56,7 @@ pub(crate) enum BookError {
     UnknownWindow(String),
     #[error("the store refused the callback")]
     Refused,
-    #[error("the store writer did not confirm the callback in time")]
+    #[error("the store writer stopped before it confirmed the callback")]
     NotConfirmed,
 }
 
@@ -89,7 +91,7 @@ impl Callbacks {
 
     /// Books a callback of call `call_id` to `number` (never logged) for `window` (`asap` or
     /// a configured window), and waits until the store writer has it safe (committed or
-    /// spooled). Returns the callback's id.
+    /// spooled) or refused it. Returns the callback's id.
     pub(crate) async fn book(
         &self,
         writer: &WriterHandle,
@@ -122,10 +124,12 @@ impl Callbacks {
             next_at: Timestamp::from_unix_millis(booking.next_at),
             expires_at: Timestamp::from_unix_millis(booking.expires_at),
         });
-        match tokio::time::timeout(Duration::from_secs(5), safe).await {
-            Ok(Ok(true)) => Ok(id),
-            Ok(Ok(false)) => Err(BookError::Refused),
-            _ => Err(BookError::NotConfirmed),
+        // No time limit here: the flow waits `booking_timeout_ms` and then drops the
+        // booking (`Command::DropCallback`), and the call cancels one that lands later.
+        match safe.await {
+            Ok(true) => Ok(id),
+            Ok(false) => Err(BookError::Refused),
+            Err(_) => Err(BookError::NotConfirmed),
         }
     }
 }

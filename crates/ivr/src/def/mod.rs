@@ -301,7 +301,10 @@ pub struct QuestionNode {
 /// the caller calls from safe to call back (`yes_key`/`no_key`), when (`windows`), and
 /// the confirmation (`yes_key` books it). Nothing is booked unless the caller confirms;
 /// "no", a wrong key or none after `retries`, or a call whose callback is not possible
-/// (no number presented, callbacks not configured) go to `declined`.
+/// (no number presented, callbacks not configured) go to `declined`. After the
+/// confirming key the flow waits (at most `booking_timeout_ms`, in silence) for the shell
+/// to say the booking is durably written: `next` only then; a refused booking or no
+/// answer in time plays `failed_prompt` and goes to `failed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackNode {
     /// `prompts`: "is it safe to call you back at this number?" (at least one).
@@ -328,6 +331,15 @@ pub struct CallbackNode {
     pub next: String,
     /// `declined`: the node when no callback is booked.
     pub declined: String,
+    /// `booking_timeout_ms` (default 5000): how long to wait after the confirming key
+    /// for the shell's word that the booking is written
+    /// ([`Input::CallbackBooked`](crate::Input::CallbackBooked)).
+    pub booking_timeout_ms: u64,
+    /// `failed_prompt` (optional): "we could not book the callback", played when the
+    /// booking failed or took too long, before `failed`.
+    pub failed_prompt: Option<String>,
+    /// `failed` (default: `declined`): the node when the booking failed or took too long.
+    pub failed: String,
 }
 
 /// Plays prompts (goodbye), then hangs up.
@@ -392,6 +404,7 @@ impl Node {
             Self::Callback(n) => {
                 out.push(("next".to_owned(), n.next.as_str()));
                 out.push(("declined".to_owned(), n.declined.as_str()));
+                out.push(("failed".to_owned(), n.failed.as_str()));
             }
             Self::HangUp(_) => {}
             Self::Goto(n) => out.push(("next".to_owned(), n.next.as_str())),
@@ -485,6 +498,7 @@ impl Node {
                 list(&mut out, "confirm_prompts", &n.confirm_prompts);
                 one(&mut out, "invalid_prompt", &n.invalid_prompt);
                 one(&mut out, "no_input_prompt", &n.no_input_prompt);
+                one(&mut out, "failed_prompt", &n.failed_prompt);
             }
             Self::HangUp(n) => list(&mut out, "prompts", &n.prompts),
             Self::Goto(_) => {}

@@ -49,6 +49,9 @@ const DEFAULT_QUICK_EXIT_KEY: char = '*';
 /// `quick_exit.max_ms` when the file does not say: two minutes of a shop's message.
 const DEFAULT_DECOY_MS: u64 = 120_000;
 
+/// A `callback` node's `booking_timeout_ms` when the file does not say.
+const DEFAULT_BOOKING_TIMEOUT_MS: u64 = 5_000;
+
 fn default_min_message_ms() -> u64 {
     DEFAULT_MIN_MESSAGE_MS
 }
@@ -123,6 +126,9 @@ struct RawNode {
     yes_key: Option<String>,
     no_key: Option<String>,
     declined: Option<String>,
+    booking_timeout_ms: Option<u64>,
+    failed_prompt: Option<String>,
+    failed: Option<String>,
 }
 
 impl RawNode {
@@ -162,6 +168,9 @@ impl RawNode {
             ("yes_key", self.yes_key.is_some()),
             ("no_key", self.no_key.is_some()),
             ("declined", self.declined.is_some()),
+            ("booking_timeout_ms", self.booking_timeout_ms.is_some()),
+            ("failed_prompt", self.failed_prompt.is_some()),
+            ("failed", self.failed.is_some()),
         ]
         .into_iter()
         .find_map(|(key, present)| present.then_some(key))
@@ -392,7 +401,11 @@ fn convert(id: &str, mut r: RawNode) -> Result<Node, FlowError> {
             if yes_key == no_key {
                 return Err(cx.err("no_key", KeyProblem::YesIsNo { key: no_key }));
             }
-            Node::Callback(CallbackNode {
+            let booking_timeout_ms = match r.booking_timeout_ms.take() {
+                Some(v) => cx.ms("booking_timeout_ms", Some(v))?,
+                None => DEFAULT_BOOKING_TIMEOUT_MS,
+            };
+            let mut node = CallbackNode {
                 prompts: cx.prompts(r.prompts.take())?,
                 window_prompts: cx.prompt_list("window_prompts", r.window_prompts.take())?,
                 windows: cx.key_map("windows", r.windows.take(), |_, v| Ok(v))?,
@@ -405,7 +418,12 @@ fn convert(id: &str, mut r: RawNode) -> Result<Node, FlowError> {
                 no_input_prompt: r.no_input_prompt.take(),
                 next: cx.need("next", r.next.take())?,
                 declined: cx.need("declined", r.declined.take())?,
-            })
+                booking_timeout_ms,
+                failed_prompt: r.failed_prompt.take(),
+                failed: String::new(),
+            };
+            node.failed = r.failed.take().unwrap_or_else(|| node.declined.clone());
+            Node::Callback(node)
         }
         Kind::Hangup => Node::HangUp(HangUpNode {
             prompts: r.prompts.take().unwrap_or_default(),

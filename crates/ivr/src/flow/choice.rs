@@ -8,7 +8,10 @@
 //! `retries` times, then the no-input path is taken (the `no_input` node, the `default`
 //! language, a question's `next` without an answer, a callback's `declined`), so a
 //! caller who cannot press keys always gets somewhere. A `callback` node asks three
-//! such questions in turn ([`Stage`]); each starts with its retries unused.
+//! such questions in turn ([`Stage`]); each starts with its retries unused. After the
+//! confirming key it waits in silence for the shell's word on the booking
+//! ([`Step::Booking`]): `next` once booked, `failed_prompt` and `failed` when refused or
+//! after `booking_timeout_ms`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,8 +118,8 @@ enum Pick<'a> {
     Answer(&'a str, &'a str, &'a str),
     /// The next question of a callback node.
     Stage(Stage),
-    /// A confirmed callback: window, next node.
-    Book(String, &'a str),
+    /// A confirmed callback: window, how long to wait for its booking (ms).
+    Book(String, u64),
     /// No callback: why, and the node.
     Decline(&'static str, &'a str),
     Invalid,
@@ -141,7 +144,7 @@ fn pick<'a>(node: &'a Node, stage: &Stage, key: char) -> Pick<'a> {
                 .windows
                 .get(&key)
                 .map_or(Pick::Invalid, |w| Pick::Stage(Stage::Confirm(w.clone()))),
-            Stage::Confirm(w) if key == n.yes_key => Pick::Book(w.clone(), &n.next),
+            Stage::Confirm(w) if key == n.yes_key => Pick::Book(w.clone(), n.booking_timeout_ms),
             Stage::Confirm(_) if key == n.no_key => Pick::Decline("cancelled", &n.declined),
             _ => Pick::Invalid,
         },
@@ -274,10 +277,16 @@ impl Flow {
                     None => self.play_choice(None),
                 }
             }
-            Pick::Book(window, next) => {
-                self.event(EventKind::CallbackBooked, window.as_str());
-                self.out.push_back(Command::Callback { window });
-                self.go_to(now, next);
+            Pick::Book(window, wait) => {
+                self.event(EventKind::CallbackRequested, window.as_str());
+                self.out.push_back(Command::Callback {
+                    window: window.clone(),
+                });
+                self.step = Step::Booking {
+                    node: id,
+                    window,
+                    until: now + Duration::from_millis(wait),
+                };
             }
             Pick::Decline(why, to) => {
                 self.event(EventKind::CallbackDeclined, why);
@@ -358,6 +367,44 @@ impl Flow {
             c.wait = Wait::Prompt;
         }
         self.play(&list, shape.barge_in);
+    }
+
+    // --- A confirmed callback's booking ------------------------------------------------
+
+    /// The shell wrote the booking: say so (the node's `next`).
+    pub(super) fn callback_booked(&mut self, now: Instant) {
+        let Step::Booking { node, window, .. } = &self.step else {
+            return;
+        };
+        let (node, window) = (node.clone(), window.clone());
+        self.event(EventKind::CallbackBooked, window);
+        self.callback_booked = true;
+        let def = Arc::clone(&self.def);
+        if let Some(Node::Callback(n)) = def.node(&node) {
+            self.go_to(now, &n.next);
+        }
+    }
+
+    /// No word of the booking within `booking_timeout_ms`: drop it (the shell cancels it
+    /// if it lands later) and say it failed.
+    pub(super) fn booking_timeout(&mut self, now: Instant) {
+        if matches!(self.step, Step::Booking { .. }) {
+            self.out.push_back(Command::DropCallback);
+            self.callback_failed(now, "timeout");
+        }
+    }
+
+    /// The booking failed (`why`: `refused` or `timeout`): `failed_prompt`, then `failed`.
+    pub(super) fn callback_failed(&mut self, now: Instant, why: &str) {
+        let Step::Booking { node, .. } = &self.step else {
+            return;
+        };
+        let node = node.clone();
+        self.event(EventKind::CallbackFailed, why);
+        let def = Arc::clone(&self.def);
+        if let Some(Node::Callback(n)) = def.node(&node) {
+            self.leave(now, n.failed_prompt.as_deref(), &n.failed);
+        }
     }
 
     /// The flow, node id, stage and wait of the current menu.

@@ -82,6 +82,8 @@ pub struct Flow {
     spoke: bool,
     /// A callback can be offered ([`Flow::set_callback_offer`]).
     callback_offer: bool,
+    /// The shell said a callback of this call is booked ([`Input::CallbackBooked`]).
+    callback_booked: bool,
     /// Keys typed ahead.
     typed: VecDeque<char>,
     /// Nodes entered, for the outcome.
@@ -108,6 +110,13 @@ enum Step {
     Saved { node: String },
     /// An `enqueue` node: waiting for an operator.
     Queue(queue::Waiting),
+    /// A `callback` node's confirmed booking: waiting (in silence) for the shell's
+    /// [`Input::CallbackBooked`] or [`Input::CallbackFailed`] until `until`.
+    Booking {
+        node: String,
+        window: String,
+        until: Instant,
+    },
     /// An operator answered; the caller talks to a person until someone hangs up.
     Connected,
     /// A `hangup` node's prompts, then hang up (at the latest at `deadline`).
@@ -144,6 +153,7 @@ impl Flow {
             pressed: false,
             spoke: false,
             callback_offer: false,
+            callback_booked: false,
             typed: VecDeque::new(),
             path: Vec::new(),
             hops: 0,
@@ -200,6 +210,16 @@ impl Flow {
                     self.operator_unavailable(now);
                 }
             }
+            Input::CallbackBooked => {
+                if matches!(self.step, Step::Booking { .. }) {
+                    self.callback_booked(now);
+                }
+            }
+            Input::CallbackFailed => {
+                if matches!(self.step, Step::Booking { .. }) {
+                    self.callback_failed(now, "refused");
+                }
+            }
             Input::HungUp => self.hung_up(now),
         }
     }
@@ -219,6 +239,7 @@ impl Flow {
             match &self.step {
                 Step::Choice(_) => self.choice_timeout(now),
                 Step::Queue(_) => self.queue_timeout(now),
+                Step::Booking { .. } => self.booking_timeout(now),
                 Step::HangingUp { .. } | Step::QuickExit { .. } => self.hang_up(),
                 _ => break,
             }
@@ -235,6 +256,7 @@ impl Flow {
         let step = match &self.step {
             Step::Choice(c) => c.deadline(),
             Step::Queue(w) => w.deadline(),
+            Step::Booking { until, .. } => Some(*until),
             Step::HangingUp { deadline } => Some(*deadline),
             Step::QuickExit { until } => Some(*until),
             Step::Ended => return None,
@@ -343,7 +365,7 @@ impl Flow {
             }
             Step::Choice(_) => self.choice_key(now, key),
             Step::Record(_) => self.record_key(now),
-            Step::Then { .. } | Step::Saved { .. } => self.type_ahead(key),
+            Step::Then { .. } | Step::Saved { .. } | Step::Booking { .. } => self.type_ahead(key),
             Step::Queue(_) => self.queue_key(now, key),
             // Hanging up: no menu to type ahead into.
             Step::HangingUp { .. } => {}
@@ -378,7 +400,8 @@ impl Flow {
             Step::HangingUp { .. } => self.hang_up(),
             Step::QuickExit { .. } => self.play_decoy(),
             Step::Connected => self.connected_prompt_finished(),
-            Step::Ringing | Step::Gone | Step::Ended => {}
+            // Nothing plays while a booking is awaited.
+            Step::Ringing | Step::Booking { .. } | Step::Gone | Step::Ended => {}
         }
     }
 
@@ -548,6 +571,9 @@ impl Flow {
         }
         if !self.path.is_empty() && !self.pressed && !self.spoke && !self.operator {
             marks.push(Mark::Silent);
+        }
+        if self.callback_booked {
+            marks.push(Mark::Callback);
         }
         self.out.push_back(Command::Outcome {
             disposition,
